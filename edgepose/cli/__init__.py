@@ -1,0 +1,58 @@
+"""The ``edgepose`` command line: one module per verb group, each a thin layer over the library.
+
+``main`` is the only place that turns errors into exit codes: 2 for anything the user can fix
+(``EdgeposeError`` and usage errors), 1 for a failed check (``doctor``), 130 for Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from edgepose import __version__
+from edgepose.cli import config_cmd, demo_cmd, doctor_cmd, targets_cmd
+from edgepose.errors import EdgeposeError
+
+app = typer.Typer(
+    name="edgepose",
+    help="Compact heatmap pose models from training to edge boards.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"edgepose {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Compact heatmap pose models from training to edge boards: int8 quantization, C for STM32
+    microcontrollers, and latency benchmarks measured the same way on every target."""
+
+
+app.command("doctor")(doctor_cmd.doctor)
+app.command("demo")(demo_cmd.demo)
+app.add_typer(targets_cmd.app, name="targets")
+app.add_typer(config_cmd.app, name="config")
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        app(args=argv, prog_name="edgepose")  # typer reports usage errors itself, with exit code 2
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except EdgeposeError as exc:
+        print(f"error: {exc}", file=sys.stderr)  # plain print: always one line, whatever the terminal
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,319 @@
+"""The experiment config: one YAML file, sections in the spirit of the STM32 model zoo's.
+
+Every section forbids unknown keys, so a typo is an error that names the key instead of a setting that
+silently does nothing. docs/config.md documents every key; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, PrivateAttr, field_validator, model_serializer, model_validator
+
+from edgepose.config.types import (
+    Fraction,
+    ImageSize,
+    InputPath,
+    IntRange,
+    Range,
+    Section,
+)
+
+# ---------------------------------------------------------------------------------------------- general
+
+
+class General(Section):
+    project_name: str = "edgepose"
+    runs_dir: Path = Field(Path("runs"), description="where run directories are created")
+    global_seed: int | None = Field(123, description="seeds Python, NumPy and TensorFlow; null: unseeded")
+    deterministic_ops: bool = False
+    num_threads: int | None = Field(None, ge=1, description="CPU threads for LiteRT / ONNX Runtime on host")
+    gpu_memory_limit: float | None = Field(None, gt=0, description="GiB TensorFlow may take on the GPU")
+    model_path: InputPath | None = Field(None, description="a model to fine-tune, quantize or evaluate")
+
+
+# ---------------------------------------------------------------------------------------------- dataset
+
+
+class SyntheticData(Section):
+    train_size: int = Field(2000, ge=1)
+    val_size: int = Field(200, ge=1)
+    image_size: int = Field(192, ge=32, description="side of the square images rendered")
+    seed: int = 0
+
+
+class Dataset(Section):
+    format: Literal["synthetic", "coco", "yolo"] = "synthetic"
+    name: str = "synthetic"
+    keypoints: Literal[13, 17, 21] = Field(17, description="13 or 17 body keypoints, or 21 hand keypoints")
+    training_path: InputPath | None = None
+    validation_path: InputPath | None = None
+    test_path: InputPath | None = None
+    quantization_path: InputPath | None = None
+    images_path: InputPath | None = Field(None, description="COCO image folder when not beside the JSON")
+    validation_split: float = Field(0.2, ge=0.0, lt=1.0)
+    quantization_split: float | None = Field(None, gt=0.0, le=1.0)
+    seed: int = 123
+    min_visible_keypoints: int = Field(1, ge=0)
+    min_area: float = Field(0.0, ge=0.0, description="smallest person box area in pixels")
+    bbox_padding: float = Field(1.25, ge=1.0, description="crop = box side x padding, aspect preserved")
+    synthetic: SyntheticData = SyntheticData()
+
+    @model_validator(mode="after")
+    def _needs_a_path(self) -> Dataset:
+        paths = (self.training_path, self.validation_path, self.test_path)
+        if self.format != "synthetic" and not any(paths):
+            raise ValueError(f"format '{self.format}' needs training_path, validation_path or test_path")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------- preprocessing
+
+
+class Rescaling(Section):
+    """Out = scale * In + offset, on pixel values in [0, 255]."""
+
+    scale: Fraction = 1 / 127.5
+    offset: float = -1.0
+
+
+class Resizing(Section):
+    interpolation: Literal["bilinear", "nearest", "bicubic", "area"] = "bilinear"
+    aspect_ratio: Literal["fit", "padding"] = "padding"
+
+
+class Preprocessing(Section):
+    rescaling: Rescaling = Rescaling()
+    resizing: Resizing = Resizing()
+    color_mode: Literal["rgb", "bgr", "grayscale"] = "rgb"
+
+    @field_validator("color_mode", mode="before")
+    @classmethod
+    def _gray_alias(cls, value: Any) -> Any:
+        return "grayscale" if value == "gray" else value
+
+
+# ---------------------------------------------------------------------------------------------- augmentation
+
+
+class RandomFlip(Section):
+    mode: Literal["horizontal"] = "horizontal"
+    change_rate: float = Field(0.5, ge=0.0, le=1.0)
+
+
+class RandomRotation(Section):
+    factor: Range = Field((-0.1, 0.1), description="fraction of a full turn: 0.1 is 36 degrees")
+
+
+class RandomScale(Section):
+    factor: Range = Field((0.75, 1.25), description="zoom range; 1.0 keeps the size")
+
+
+class RandomTranslation(Section):
+    width_factor: Range = (-0.1, 0.1)
+    height_factor: Range = (-0.1, 0.1)
+
+
+class RandomBrightness(Section):
+    factor: float = Field(0.3, ge=0.0, le=1.0)
+
+
+class RandomContrast(Section):
+    factor: float = Field(0.4, ge=0.0, le=1.0)
+
+
+class RandomBlur(Section):
+    filter_size: IntRange = (2, 4)
+    change_rate: float = Field(0.5, ge=0.0, le=1.0)
+
+
+class RandomPeriodicResizing(Section):
+    image_sizes: list[ImageSize] = Field(min_length=1)
+    period: int = Field(10, ge=1, description="batches between size changes")
+
+
+class DataAugmentation(Section):
+    """Augmentations, applied in the order they are written; a key with no value uses the defaults."""
+
+    random_flip: RandomFlip | None = None
+    random_rotation: RandomRotation | None = None
+    random_scale: RandomScale | None = None
+    random_translation: RandomTranslation | None = None
+    random_brightness: RandomBrightness | None = None
+    random_contrast: RandomContrast | None = None
+    random_blur: RandomBlur | None = None
+    random_periodic_resizing: RandomPeriodicResizing | None = None
+    _order: list[str] | None = PrivateAttr(None)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_written_order(cls, data: Any, handler: Any) -> DataAugmentation:
+        order = list(data) if isinstance(data, dict) else None
+        if isinstance(data, dict):
+            data = {key: ({} if value is None else value) for key, value in data.items()}
+        section = handler(data)
+        if order is not None:
+            section._order = order
+        return section
+
+    def pipeline(self) -> list[tuple[str, Section]]:
+        """The enabled augmentations as ``(name, params)``, in the order the config wrote them."""
+        order = getattr(self, "_order", None) or list(type(self).model_fields)
+        return [(name, getattr(self, name)) for name in order if getattr(self, name) is not None]
+
+    @model_serializer(mode="wrap")
+    def _dump_in_order(self, handler: Any) -> dict[str, Any]:
+        dumped = handler(self)
+        return {name: dumped[name] for name, _ in self.pipeline()}
+
+
+# ---------------------------------------------------------------------------------------------- model
+
+
+class ModelSection(Section):
+    name: str = Field("tiny", description="a model from `edgepose models`")
+    input_size: ImageSize = Field((128, 128), description="(height, width); one number for a square")
+    width: float = Field(1.0, gt=0.0, description="width multiplier (alpha in MobileNet terms)")
+    heatmap_stride: Literal[2, 4, 8] = 4
+    weights: InputPath | None = Field(None, description="start from these weights instead of from scratch")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+
+
+# ---------------------------------------------------------------------------------------------- training
+
+
+def _single_entry(value: dict[str, dict[str, Any]], what: str) -> dict[str, dict[str, Any]]:
+    if len(value) != 1:
+        raise ValueError(f"name exactly one {what}, e.g. {{Adam: {{learning_rate: 0.001}}}}")
+    return value
+
+
+class Training(Section):
+    batch_size: int = Field(32, ge=1)
+    epochs: int = Field(50, ge=1)
+    optimizer: dict[str, dict[str, Any]] = Field(
+        default_factory=lambda: {"Adam": {"learning_rate": 1e-3}},
+        description="one Keras optimizer by class name, with its arguments",
+    )
+    callbacks: dict[str, dict[str, Any]] = Field(
+        default_factory=lambda: {
+            "ReduceLROnPlateau": {"monitor": "val_oks", "mode": "max", "factor": 0.5, "patience": 5},
+            "EarlyStopping": {"monitor": "val_oks", "mode": "max", "patience": 15},
+        },
+        description="Keras callbacks by class name, with their arguments",
+    )
+    heatmap_sigma: float = Field(2.0, gt=0.0, description="Gaussian sigma of the targets, in heatmap pixels")
+    mixed_precision: Literal["auto", "on", "off"] = Field("auto", description="auto: on when a GPU is present")
+    distribution: Literal["none", "mirrored", "multi_worker"] = "none"
+    data_service: str | None = Field(None, pattern=r"^grpc://[^:/]+:\d+$", description="grpc://host:port")
+    resume_from: InputPath | None = Field(None, description="a run directory to continue")
+
+    @field_validator("optimizer")
+    @classmethod
+    def _one_optimizer(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        return _single_entry(value, "optimizer")
+
+
+# ---------------------------------------------------------------------------------------------- quantization
+
+_IoType = Literal["int8", "uint8", "float32"]
+
+
+class Quantization(Section):
+    backend: Literal["tflite", "onnx"] = "tflite"
+    granularity: Literal["per-channel", "per-tensor"] = "per-channel"
+    input_type: _IoType = "int8"
+    output_type: _IoType = "int8"
+    calibration: str | None = Field(None, description="a set under calibration/ by name, or a folder")
+    calibration_size: int = Field(200, ge=1)
+    calibration_method: Literal["minmax", "entropy", "percentile"] = "minmax"
+    onnx_format: Literal["qdq", "qoperator"] = "qdq"
+    float_layers: list[str] = Field(default_factory=list, description="layers kept in float")
+    int16_activations: list[str] = Field(default_factory=list, description="layers run as 16x8")
+    exclude_nodes: list[str] = Field(default_factory=list, description="ONNX nodes left unquantized")
+
+    @field_validator("granularity", mode="before")
+    @classmethod
+    def _underscore_alias(cls, value: Any) -> Any:  # the model zoo writes per_channel
+        return value.replace("_", "-") if isinstance(value, str) else value
+
+
+# ---------------------------------------------------------------------------------------------- evaluation
+
+
+class Evaluation(Section):
+    pck_threshold: float = Field(0.2, gt=0.0, description="fraction of the person's box size")
+    refine: Literal["none", "quarter", "dark"] = "quarter"
+    flip_test: bool = False
+    max_samples: int | None = Field(None, ge=1)
+
+
+# ---------------------------------------------------------------------------------------------- targets
+
+
+class TargetEntry(Section):
+    """A board to deploy to and benchmark on; a plain string is the board name."""
+
+    board: str
+    ssh: str | None = Field(None, description="user@host for Linux boards")
+    port: str | None = Field(None, description="serial device or pyserial URL")
+    runtime: Literal["litert", "onnxruntime"] | None = None
+    threads: int | None = Field(None, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        return {"board": value} if isinstance(value, str) else value
+
+    @field_validator("board")
+    @classmethod
+    def _known_board(cls, value: str) -> str:
+        from edgepose.boards import find_board
+        from edgepose.errors import BoardError
+
+        try:
+            find_board(value)
+        except BoardError as exc:  # pydantic attaches the key's location only to ValueError
+            raise ValueError(str(exc)) from None
+        return value
+
+
+# ---------------------------------------------------------------------------------------------- benchmark
+
+
+class Benchmark(Section):
+    warmup: int = Field(10, ge=0)
+    runs: int = Field(100, ge=1)
+    min_time_s: float = Field(0.0, ge=0.0, description="keep running until this much time has passed")
+    runtime: Literal["litert", "onnxruntime"] = "litert"
+    threads: int = Field(1, ge=1)
+    baud: int = Field(921600, ge=1200)
+    timeout_s: float = Field(10.0, gt=0.0)
+    output_tolerance: float = Field(0.0, ge=0.0, description="max abs difference allowed in the output check")
+    fail_over: float | None = Field(None, gt=0.0, description="report compare: % slower that fails")
+
+
+# ---------------------------------------------------------------------------------------------- the whole file
+
+
+class Config(Section):
+    general: General = General()
+    dataset: Dataset = Dataset()
+    preprocessing: Preprocessing = Preprocessing()
+    data_augmentation: DataAugmentation = Field(
+        default_factory=lambda: DataAugmentation.model_validate(
+            {"random_flip": {}, "random_rotation": {}, "random_scale": {}, "random_brightness": {}}
+        )
+    )
+    model: ModelSection = ModelSection()
+    training: Training = Training()
+    quantization: Quantization = Quantization()
+    evaluation: Evaluation = Evaluation()
+    targets: list[TargetEntry] = Field(default_factory=lambda: [TargetEntry(board="host")])
+    benchmark: Benchmark = Benchmark()
+
+    @field_validator("targets", mode="before")
+    @classmethod
+    def _one_target(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str | dict) else value

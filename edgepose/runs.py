@@ -1,0 +1,159 @@
+"""Run directories: where every verb writes, with a manifest that says what went in and what came out.
+
+A run directory is ``<runs_dir>/<verb>-<YYYYmmdd-HHMMSS>`` or the ``--out`` folder the user names. It holds
+the resolved ``config.yaml`` and ``manifest.json``: the edgepose version, the command line, the machine,
+each input with its sha256, the resolved config, and each output with its size and sha256. The manifest
+says ``"status": "running"`` until the run ends and ``"complete"`` or ``"failed"`` after, so a run that was
+killed is recognisable as such; every file in it is written atomically (see ``edgepose.atomic``).
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from edgepose import __version__, atomic
+from edgepose.errors import RunError
+from edgepose.hashing import sha256_path
+from edgepose.machine import machine_info
+
+if TYPE_CHECKING:
+    from edgepose.config import Config
+
+MANIFEST = "manifest.json"
+CONFIG = "config.yaml"
+MANIFEST_SCHEMA = "edgepose.manifest/1"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).astimezone()
+
+
+class Run:
+    """One run directory. Use as a context manager: leaving it normally marks the run complete, leaving
+    it through an exception marks it failed with the error, and both rewrite the manifest."""
+
+    def __init__(self, path: Path, verb: str, config: Config | None = None) -> None:
+        self.path = Path(path)
+        self.verb = verb
+        self.config = config
+        self.started = _now()
+        self.inputs: list[dict[str, Any]] = []
+        self.outputs: list[Path] = []
+        self.status = "running"
+        self.error: str | None = None
+
+    # ----------------------------------------------------------------------------------------- creation
+
+    @classmethod
+    def create(
+        cls, verb: str, out: Path | None = None, runs_dir: Path = Path("runs"), config: Config | None = None
+    ) -> Run:
+        """Make the folder (refusing one that already holds files) and write the first manifest."""
+        path = Path(out) if out is not None else _fresh_dir(Path(runs_dir), verb)
+        if out is not None:
+            _check_empty(path)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunError(f"{path}: cannot create the run directory: {exc.strerror}") from None
+        run = cls(path, verb, config)
+        if config is not None:
+            from edgepose.config import dump_config
+
+            run.write_text(CONFIG, dump_config(config))
+        run.write_manifest()
+        return run
+
+    # ----------------------------------------------------------------------------------------- recording
+
+    def add_input(self, path: Path, role: str) -> None:
+        """Record an input file or folder with its sha256 (e.g. role ``model``, ``dataset``)."""
+        path = Path(path).resolve()
+        self.inputs.append({"role": role, "path": str(path), "sha256": sha256_path(path)})
+
+    def file(self, name: str) -> Path:
+        """The path of an output inside the run directory; it is listed in the manifest once it exists."""
+        target = self.path / name
+        if target not in self.outputs:
+            self.outputs.append(target)
+        return target
+
+    def write_text(self, name: str, text: str) -> Path:
+        return atomic.write_text(self.file(name), text)
+
+    def write_json(self, name: str, data: Any) -> Path:
+        return atomic.write_json(self.file(name), data)
+
+    def write_bytes(self, name: str, data: bytes) -> Path:
+        return atomic.write_bytes(self.file(name), data)
+
+    # ----------------------------------------------------------------------------------------- manifest
+
+    def manifest(self) -> dict[str, Any]:
+        finished = None if self.status == "running" else _now()
+        outputs = [
+            {"path": p.relative_to(self.path).as_posix(), "bytes": _size(p), "sha256": sha256_path(p)}
+            for p in self.outputs
+            if p.exists() and p.name != MANIFEST
+        ]
+        return {
+            "schema": MANIFEST_SCHEMA,
+            "verb": self.verb,
+            "status": self.status,
+            "error": self.error,
+            "edgepose_version": __version__,
+            "command": sys.argv,
+            "started": self.started.isoformat(timespec="seconds"),
+            "finished": finished.isoformat(timespec="seconds") if finished else None,
+            "duration_s": round((finished - self.started).total_seconds(), 3) if finished else None,
+            "machine": machine_info(),
+            "inputs": self.inputs,
+            "config": self.config.model_dump(mode="json") if self.config is not None else None,
+            "outputs": outputs,
+        }
+
+    def write_manifest(self) -> None:
+        atomic.write_json(self.path / MANIFEST, self.manifest())
+
+    def finish(self, status: str = "complete", error: str | None = None) -> None:
+        self.status, self.error = status, error
+        self.write_manifest()
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc is None:
+            self.finish("complete")
+        else:
+            self.finish("failed", f"{kind.__name__}: {exc}" if kind else str(exc))
+
+
+def _fresh_dir(runs_dir: Path, verb: str) -> Path:
+    stamp = _now().strftime("%Y%m%d-%H%M%S")
+    candidate = runs_dir / f"{verb}-{stamp}"
+    suffix = 2
+    while candidate.exists():
+        candidate = runs_dir / f"{verb}-{stamp}-{suffix}"
+        suffix += 1
+    return candidate
+
+
+def _check_empty(path: Path) -> None:
+    if path.exists() and not path.is_dir():
+        raise RunError(f"--out {path}: exists and is not a folder")
+    if path.is_dir() and any(path.iterdir()):
+        held = " (it holds a run: manifest.json)" if (path / MANIFEST).exists() else ""
+        raise RunError(f"--out {path}: folder is not empty{held}; choose a new folder so nothing is overwritten")
+
+
+def _size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
