@@ -53,9 +53,7 @@ def _targets(run: Run, config: Config) -> str:
         missing = [tool for tool in BACKEND_TOOLS[board.backend] if shutil.which(tool) is None]
         rows.append({"board": board.name, "backend": board.backend, "missing_tools": missing, "ready": not missing})
     run.write_json("targets.json", rows)
-    return ", ".join(
-        r["board"] + ("" if r["ready"] else f" (needs {', '.join(r['missing_tools'])})") for r in rows
-    )
+    return ", ".join(r["board"] + ("" if r["ready"] else f" (needs {', '.join(r['missing_tools'])})") for r in rows)
 
 
 STEPS: list[tuple[str, Callable[[Run, Config], str]]] = [

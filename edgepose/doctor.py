@@ -48,19 +48,36 @@ class Tool:
 
 
 TOOLS = (
-    Tool("arm-none-eabi-gcc", ("--version",), "compiling C for Cortex-M boards (compile)",
-         "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi"),
-    Tool("qemu-system-arm", ("--version",), "emulated boards qemu-m4/m7/m55 (benchmark)",
-         "apt-get install qemu-system-arm"),
+    Tool(
+        "arm-none-eabi-gcc",
+        ("--version",),
+        "compiling C for Cortex-M boards (compile)",
+        "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi",
+    ),
+    Tool(
+        "qemu-system-arm",
+        ("--version",),
+        "emulated boards qemu-m4/m7/m55 (benchmark)",
+        "apt-get install qemu-system-arm",
+    ),
     Tool("gdb-multiarch", ("--version",), "flashing through any GDB server (flash)", "apt-get install gdb-multiarch"),
     Tool("openocd", ("--version",), "flashing ST-LINK boards with OpenOCD (flash)", "apt-get install openocd"),
     Tool("pyocd", ("--version",), "flashing with pyOCD (flash)", "pip install pyocd"),
-    Tool("STM32_Programmer_CLI", ("--version",), "flashing with STM32CubeProgrammer (flash)",
-         "install STM32CubeProgrammer from st.com"),
+    Tool(
+        "STM32_Programmer_CLI",
+        ("--version",),
+        "flashing with STM32CubeProgrammer (flash)",
+        "install STM32CubeProgrammer from st.com",
+    ),
     Tool("stm32loader", ("--version",), "flashing over the UART bootloader (flash)", "pip install stm32loader"),
     Tool("adb", ("version",), "Android phones (deploy, benchmark)", "apt-get install adb"),
-    Tool("ssh", ("-V",), "Raspberry Pi and Linux boards (deploy, benchmark)", "apt-get install openssh-client",
-         pattern=r"OpenSSH_([\w.]+)"),
+    Tool(
+        "ssh",
+        ("-V",),
+        "Raspberry Pi and Linux boards (deploy, benchmark)",
+        "apt-get install openssh-client",
+        pattern=r"OpenSSH_([\w.]+)",
+    ),
 )
 
 

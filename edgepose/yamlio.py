@@ -93,9 +93,7 @@ def dotted(key_path: KeyPath) -> str:
     return out or "<top level>"
 
 
-def describe_validation_error(
-    exc: ValidationError, root: type[BaseModel], where: Callable[[KeyPath], str]
-) -> str:
+def describe_validation_error(exc: ValidationError, root: type[BaseModel], where: Callable[[KeyPath], str]) -> str:
     """One line for a pydantic error: ``<where>: <key>: <what is wrong>``, plus a count of further errors.
 
     ``where(loc)`` says where the offending key was written (``file:line``, or the override that set it).
@@ -103,7 +101,8 @@ def describe_validation_error(
     errors = exc.errors(include_url=False)
     first = errors[0]
     loc = _clean_loc(first["loc"])
-    line = f"{where(loc)}: {dotted(loc)}: {_explain(first, root, loc)}"
+    key = f"{dotted(loc)}: " if loc else ""
+    line = f"{where(loc)}: {key}{_explain(first, root, loc)}"
     if len(errors) > 1:
         others = ", ".join(dotted(_clean_loc(e["loc"])) for e in errors[1:4])
         more = "" if len(errors) <= 4 else ", ..."

@@ -12,7 +12,9 @@ CONFIG_OPTION = typer.Option(
     None, "--config", "-c", help="Experiment config YAML (defaults apply without one).", dir_okay=False
 )
 OVERRIDES_ARGUMENT = typer.Argument(
-    None, metavar="[KEY=VALUE]...", help="Override config keys by dotted path, e.g. training.epochs=3.",
+    None,
+    metavar="[KEY=VALUE]...",
+    help="Override config keys by dotted path, e.g. training.epochs=3.",
     show_default=False,
 )
 OUT_OPTION = typer.Option(

@@ -28,7 +28,9 @@ def doctor(
         for check in checks:
             status = _MARK[check.status] if check.required or check.status == "ok" else "[yellow]not found[/]"
             rows.append((check.name, check.version or "-", check.wanted or "", status, check.enables))
-        console.out.print(console.table("edgepose doctor", ("component", "version", "needs", "status", "enables"), rows))
+        console.out.print(
+            console.table("edgepose doctor", ("component", "version", "needs", "status", "enables"), rows)
+        )
         for check in checks:
             if check.status != "ok":
                 console.out.print(f"  {check.name}: {check.install}", soft_wrap=True)
