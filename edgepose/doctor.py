@@ -34,6 +34,7 @@ PACKAGE_USES = {
     "pyyaml": "configs and board definitions",
     "pydantic": "config and board validation",
     "matplotlib": "plots in reports",
+    "pillow": "image sizes from file headers when loading datasets",
     "packaging": "version checks",
 }
 
