@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from edgepose.data.samples import PersonSample, SkipLog, box_inside, keypoints_inside
+from edgepose.data.samples import PersonSample, SkipLog, box_inside, keypoints_inside, passes_filters
 from edgepose.errors import DataError
 from edgepose.skeletons import coco17_to_coco13
 
@@ -72,11 +72,7 @@ def load_coco(
             continue
         if keypoints == 13:
             sample.keypoints = coco17_to_coco13(sample.keypoints)
-        if sample.visible < min_visible:
-            log.skip(sample.source, "too few visible keypoints", quiet=True)
-        elif sample.area < min_area:
-            log.skip(sample.source, "person too small", quiet=True)
-        else:
+        if passes_filters(sample, min_visible, min_area, log):
             samples.append(sample)
     return samples
 

@@ -60,6 +60,18 @@ class SkipLog:
         return f"{self.total} samples skipped: {parts}"
 
 
+def passes_filters(sample: PersonSample, min_visible: int, min_area: float, log: SkipLog) -> bool:
+    """The dataset's selection rules (``dataset.min_visible_keypoints``, ``dataset.min_area``); a sample
+    that fails one is counted in ``log`` without a warning, since that is a choice, not a defect."""
+    if sample.visible < min_visible:
+        log.skip(sample.source, "too few visible keypoints", quiet=True)
+        return False
+    if sample.area < min_area:
+        log.skip(sample.source, "person too small", quiet=True)
+        return False
+    return True
+
+
 def box_inside(bbox: np.ndarray, image_size: tuple[int, int], tolerance: float = 1.0) -> bool:
     """Whether an ``x, y, w, h`` box lies within the image (a pixel of rounding allowed)."""
     height, width = image_size

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgepose.data.samples import PersonSample, SkipLog, box_inside, keypoints_inside
+from edgepose.data.samples import PersonSample, SkipLog, box_inside, keypoints_inside, passes_filters
 from edgepose.errors import DataError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -63,13 +63,7 @@ def load_yolo(
         for number, line in enumerate(lines, start=1):
             if line.strip():
                 sample = parse_line(line, f"{label}:{number}", image, size, keypoints, log)
-                if sample is None:
-                    continue
-                if sample.visible < min_visible:
-                    log.skip(sample.source, "too few visible keypoints", quiet=True)
-                elif sample.area < min_area:
-                    log.skip(sample.source, "person too small", quiet=True)
-                else:
+                if sample is not None and passes_filters(sample, min_visible, min_area, log):
                     samples.append(sample)
     return samples
 
