@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
 CLI = Path(sys.executable).parent / "edgepose"
 
 

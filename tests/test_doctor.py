@@ -40,7 +40,7 @@ def test_missing_and_too_old_packages_fail():
     assert (fine.status, fine.failed) == ("ok", False)
 
 
-def test_prerelease_versions_count(monkeypatch):
+def test_prerelease_versions_count():
     (check,) = package_checks(["tflite-micro>=0.dev20200101000000"])
     assert check.status == "ok"
 
