@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from edgepose.errors import ConfigError
+from edgepose.textfile import read_text
 
 KeyPath = tuple[str | int, ...]
 
@@ -43,13 +44,7 @@ class YamlDocument:
 
 def load_yaml(path: Path, error: type[Exception] = ConfigError) -> YamlDocument:
     """Read and parse ``path``; any problem (missing, unreadable, bad syntax, duplicate key) raises ``error``."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise error(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise error(f"{path}: cannot read: {exc}") from None
-    return parse_yaml(text, path, error)
+    return parse_yaml(read_text(path, error), path, error)
 
 
 def parse_yaml(text: str, path: Path | None = None, error: type[Exception] = ConfigError) -> YamlDocument:

@@ -18,15 +18,11 @@ import numpy as np
 from edgepose.data.samples import PersonSample, SkipLog, box_inside, keypoints_inside, passes_filters
 from edgepose.errors import DataError
 from edgepose.skeletons import coco17_to_coco13
+from edgepose.textfile import read_text
 
 
 def read_json(path: Path) -> Any:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot read: {exc}") from None
+    text = read_text(path, DataError)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

@@ -33,7 +33,8 @@ class PersonSample:
 
 @dataclass
 class SkipLog:
-    """Skipped samples by reason; ``warn`` prints each as it happens (up to ``max_warnings``)."""
+    """Skipped samples by reason; ``skip`` warns about each as it happens (up to ``max_warnings``),
+    except the quiet ones that are expected in a dataset (crowds, filtered people)."""
 
     max_warnings: int = 20
     reasons: Counter = field(default_factory=Counter)
