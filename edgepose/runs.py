@@ -9,6 +9,7 @@ killed is recognisable as such; every file in it is written atomically (see ``ed
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,6 +63,23 @@ class Run:
             raise RunError(f"{path}: cannot create the run directory: {exc.strerror}") from None
         run = cls(path, verb, config)
         if config is not None:
+            from edgepose.config import dump_config
+
+            run.write_text(CONFIG, dump_config(config))
+        run.write_manifest()
+        return run
+
+    @classmethod
+    def reopen(cls, path: Path, verb: str, config: Config | None = None) -> Run:
+        """Continue an existing run directory (``--resume``): its listed outputs stay listed."""
+        path = Path(path)
+        run = cls(path, verb, config)
+        try:
+            previous = json.loads((path / MANIFEST).read_text())
+            run.outputs = [path / entry["path"] for entry in previous.get("outputs", [])]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # a manifest lost to the interruption: outputs are listed again as they are written
+        if config is not None:  # the settings it continues with (e.g. more epochs)
             from edgepose.config import dump_config
 
             run.write_text(CONFIG, dump_config(config))

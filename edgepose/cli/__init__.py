@@ -11,7 +11,17 @@ import sys
 import typer
 
 from edgepose import __version__
-from edgepose.cli import config_cmd, demo_cmd, doctor_cmd, targets_cmd
+from edgepose.cli import (
+    config_cmd,
+    data_cmd,
+    demo_cmd,
+    doctor_cmd,
+    evaluate_cmd,
+    models_cmd,
+    quiet_tensorflow,
+    targets_cmd,
+    train_cmd,
+)
 from edgepose.errors import EdgeposeError
 
 app = typer.Typer(
@@ -38,14 +48,19 @@ def _root(
     microcontrollers, and latency benchmarks measured the same way on every target."""
 
 
+app.command("train")(train_cmd.train)
+app.command("evaluate")(evaluate_cmd.evaluate)
+app.command("models")(models_cmd.models)
 app.command("doctor")(doctor_cmd.doctor)
 app.command("demo")(demo_cmd.demo)
 app.add_typer(targets_cmd.app, name="targets")
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(data_cmd.app, name="data")
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
+        quiet_tensorflow.import_quietly(sys.argv[1:] if argv is None else argv)
         app(args=argv, prog_name="edgepose")  # typer reports usage errors itself, with exit code 2
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)

@@ -173,8 +173,12 @@ class DataAugmentation(Section):
 
 class ModelSection(Section):
     name: str = Field("tiny", description="a model from `edgepose models`")
-    input_size: ImageSize = Field((128, 128), description="(height, width); one number for a square")
-    width: float = Field(1.0, gt=0.0, description="width multiplier (alpha in MobileNet terms)")
+    input_size: ImageSize | None = Field(
+        None, description="(height, width); one number for a square; null: the model's"
+    )
+    width: float | None = Field(
+        None, gt=0.0, description="width multiplier (alpha in MobileNet terms); null: the model's"
+    )
     heatmap_stride: Literal[2, 4, 8] = 4
     weights: InputPath | None = Field(None, description="start from these weights instead of from scratch")
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
@@ -193,14 +197,13 @@ class Training(Section):
     batch_size: int = Field(32, ge=1)
     epochs: int = Field(50, ge=1)
     optimizer: dict[str, dict[str, Any]] = Field(
-        default_factory=lambda: {"Adam": {"learning_rate": 1e-3}},
-        description="one Keras optimizer by class name, with its arguments",
+        default_factory=lambda: {
+            "Adam": {"learning_rate": {"CosineDecay": {"initial_learning_rate": 2e-3, "alpha": 0.02}}}
+        },
+        description="one Keras optimizer by class name, with its arguments; learning_rate may be a schedule",
     )
     callbacks: dict[str, dict[str, Any]] = Field(
-        default_factory=lambda: {
-            "ReduceLROnPlateau": {"monitor": "val_oks", "mode": "max", "factor": 0.5, "patience": 5},
-            "EarlyStopping": {"monitor": "val_oks", "mode": "max", "patience": 15},
-        },
+        default_factory=lambda: {"EarlyStopping": {"monitor": "val_oks", "mode": "max", "patience": 15}},
         description="Keras callbacks by class name, with their arguments",
     )
     heatmap_sigma: float = Field(2.0, gt=0.0, description="Gaussian sigma of the targets, in heatmap pixels")

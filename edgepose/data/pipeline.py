@@ -40,10 +40,11 @@ class PipelineSpec:
     augmentation: DataAugmentation | None = None
 
     @classmethod
-    def from_config(cls, config: Config, augment_data: bool = True) -> PipelineSpec:
+    def from_config(cls, config: Config, input_size: tuple[int, int], augment_data: bool = True) -> PipelineSpec:
+        """``input_size`` comes from the model (the config may leave it to the model's default)."""
         pre = config.preprocessing
         return cls(
-            input_size=tuple(config.model.input_size),
+            input_size=tuple(input_size),
             stride=config.model.heatmap_stride,
             skeleton=skeleton_for(config.dataset.keypoints),
             sigma=config.training.heatmap_sigma,
@@ -126,8 +127,13 @@ def training_dataset(
     seed: int | None = 0,
     shuffle: bool = True,
     drop_remainder: bool = False,
+    repeat: bool = False,
 ) -> tf.data.Dataset:
-    """Shuffled, augmented batches of ``(images, heatmaps, weights)``; a new draw every epoch."""
+    """Shuffled, augmented batches of ``(images, heatmaps, weights)``; a new draw every epoch.
+
+    ``repeat`` makes the stream endless (give Keras ``steps_per_epoch``): epochs then never end on a short
+    batch, and a dropped image does not shorten the epoch.
+    """
     dataset = tf.data.Dataset.from_tensor_slices(sample_tensors(samples))
     if shuffle:
         dataset = dataset.shuffle(len(samples), seed=seed, reshuffle_each_iteration=True)
@@ -140,7 +146,10 @@ def training_dataset(
         return crop["image"], heatmaps, weights
 
     dataset = dataset.map(element, num_parallel_calls=tf.data.AUTOTUNE)
-    dataset = dataset.ignore_errors(log_warning=True).batch(batch_size, drop_remainder=drop_remainder)
+    dataset = dataset.ignore_errors(log_warning=True)
+    if repeat:
+        dataset = dataset.repeat()
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     resizing = spec.augmentation.random_periodic_resizing if spec.augmentation else None
     if resizing is not None:
         sizes = [tuple(size) for size in resizing.image_sizes]

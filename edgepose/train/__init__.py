@@ -1,0 +1,1 @@
+"""Training: the heatmap loss, the callbacks that validate and checkpoint, and the trainer that runs them."""
