@@ -2,7 +2,7 @@
 a top-down (FPN-style) decoder and the heatmap head.
 
 Every block is made of ops that int8 MCU runtimes have (Conv2D, DepthwiseConv2D, Add, ReLU6, nearest
-UpSampling2D) plus BatchNormalization, which folds into the preceding convolution at export. Convolutions
+resizing) plus BatchNormalization, which folds into the preceding convolution at export. Convolutions
 before a BatchNormalization have no bias for that reason. All tensors are NHWC.
 """
 
@@ -56,6 +56,17 @@ def inverted_residual(x, filters: int, expansion: int, name: str, kernel: int = 
     return x
 
 
+def upsample2x(x, name: str):
+    """Nearest-neighbour x2 upsampling as one resize op.
+
+    Not ``UpSampling2D``: under Keras 3 it is a repeat, which TFLite turns into RESHAPE and TILE, ops that
+    MCU runtimes lack. A resize to twice the static size converts to a single RESIZE_NEAREST_NEIGHBOR and
+    picks the same pixels (half-pixel centres at exactly x2 replicate each pixel twice).
+    """
+    height, width = x.shape[1], x.shape[2]
+    return layers.Resizing(2 * height, 2 * width, interpolation="nearest", name=name)(x)
+
+
 def top_down(features: dict[int, keras.KerasTensor], stride: int, channels: int, name: str = "fpn"):
     """Fuse encoder features ``{stride: tensor}`` from the deepest one down to ``stride`` (FPN-style).
 
@@ -68,7 +79,7 @@ def top_down(features: dict[int, keras.KerasTensor], stride: int, channels: int,
     level = deepest
     while level > stride:
         level //= 2
-        x = layers.UpSampling2D(2, interpolation="nearest", name=f"{name}_s{level}_up")(x)
+        x = upsample2x(x, f"{name}_s{level}_up")
         if level in features:
             lateral = conv_bn(features[level], channels, 1, 1, f"{name}_s{level}_lateral")
             x = layers.Add(name=f"{name}_s{level}_add")([x, lateral])

@@ -40,9 +40,8 @@ def backbone_features(inputs, width: float, model: str) -> dict:
 )
 def mobilenetv2_heatmaps(input_size=(192, 192), keypoints=17, width=0.35, stride=4, dropout=0.0):
     import keras
-    from keras import layers
 
-    from edgepose.models.blocks import conv_bn, heatmap_head, image_input, make_divisible, separable
+    from edgepose.models.blocks import conv_bn, heatmap_head, image_input, make_divisible, separable, upsample2x
 
     inputs = image_input(input_size)
     x = backbone_features(inputs, width, "mobilenetv2_heatmaps")[32]
@@ -51,6 +50,6 @@ def mobilenetv2_heatmaps(input_size=(192, 192), keypoints=17, width=0.35, stride
     level = 32
     while level > stride:
         level //= 2
-        x = layers.UpSampling2D(2, interpolation="nearest", name=f"head_s{level}_up")(x)
+        x = upsample2x(x, f"head_s{level}_up")
         x = separable(x, channels, f"head_s{level}")
     return keras.Model(inputs, heatmap_head(x, keypoints, dropout), name=f"mobilenetv2_heatmaps_{width:g}")
