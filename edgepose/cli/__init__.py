@@ -17,7 +17,9 @@ from edgepose.cli import (
     demo_cmd,
     doctor_cmd,
     evaluate_cmd,
+    export_cmd,
     models_cmd,
+    quantize_cmd,
     quiet_tensorflow,
     targets_cmd,
     train_cmd,
@@ -50,6 +52,9 @@ def _root(
 
 app.command("train")(train_cmd.train)
 app.command("evaluate")(evaluate_cmd.evaluate)
+app.command("export")(export_cmd.export)
+app.command("quantize")(quantize_cmd.quantize)
+app.command("inspect")(export_cmd.inspect)
 app.command("models")(models_cmd.models)
 app.command("doctor")(doctor_cmd.doctor)
 app.command("demo")(demo_cmd.demo)

@@ -24,3 +24,32 @@ OUT_OPTION = typer.Option(
 
 def resolve_config(config: Path | None, overrides: list[str] | None) -> Config:
     return load_config(config, overrides or [])
+
+
+SCALE_OPTION = typer.Option(
+    None, "--scale", help="Input rescaling Out = scale*In + offset on 0-255 pixels, e.g. 1/127.5 (model zoo style)."
+)
+OFFSET_OPTION = typer.Option(None, "--offset", help="Offset of the input rescaling, e.g. -1.")
+COLOR_OPTION = typer.Option(None, "--color", help="Colour order the model takes: rgb, bgr or gray.")
+
+
+def normalization_overrides(scale: str | None, offset: str | None, color: str | None) -> list[str]:
+    """The normalization flags as config overrides, so they are parsed and checked like the YAML."""
+    flags = [f"preprocessing.rescaling.scale={scale}"] if scale is not None else []
+    flags += [f"preprocessing.rescaling.offset={offset}"] if offset is not None else []
+    flags += [f"preprocessing.color_mode={color}"] if color is not None else []
+    return flags
+
+
+def model_normalization(model: Path, settings: Config, scale, offset, color):
+    """Flags first, then the sidecar beside the model, then the config's ``preprocessing``."""
+    from edgepose.convert.metadata import Normalization, resolve_normalization
+
+    given = Normalization.from_config(settings)
+    return resolve_normalization(
+        model,
+        settings,
+        scale=given.scale if scale is not None else None,
+        offset=given.offset if offset is not None else None,
+        color=given.color if color is not None else None,
+    )

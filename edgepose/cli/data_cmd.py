@@ -1,5 +1,5 @@
-"""``edgepose data synth|convert|inspect|serve``: render the synthetic set, convert COCO ⇄ YOLO, look at a
-dataset, run tf.data service dispatchers and workers.
+"""``edgepose data synth|convert|inspect|serve|calib``: render the synthetic set, convert COCO ⇄ YOLO, look at
+a dataset, run tf.data service dispatchers and workers, build calibration sets.
 
 How a path names a dataset, and how converted sets are written, is ``edgepose.data.convert``'s to say.
 """
@@ -16,6 +16,16 @@ from typing import Any
 import typer
 
 from edgepose import console
+from edgepose.cli.common import (
+    COLOR_OPTION,
+    CONFIG_OPTION,
+    OFFSET_OPTION,
+    OVERRIDES_ARGUMENT,
+    SCALE_OPTION,
+    model_normalization,
+    normalization_overrides,
+    resolve_config,
+)
 from edgepose.data import service
 from edgepose.data.convert import convert_dataset
 from edgepose.data.inspect import inspect_dataset
@@ -23,7 +33,7 @@ from edgepose.data.synthetic import render_dataset
 from edgepose.errors import ConfigError
 
 app = typer.Typer(
-    help="Pose datasets: render the synthetic set, convert COCO ⇄ YOLO, inspect; tf.data service.", no_args_is_help=True
+    help="Pose datasets: synthetic set, COCO ⇄ YOLO, inspect, calibration sets; tf.data service.", no_args_is_help=True
 )
 
 KEYPOINTS_HELP = "13 or 17 body keypoints, or 21 hand keypoints"
@@ -148,3 +158,48 @@ def _start(role: str, port: int, start: Callable[..., Any], *args: Any) -> Any:
 def _announce(line: str) -> None:
     console.err.print(line, soft_wrap=True, markup=False)
     sys.stderr.flush()
+
+
+@app.command("calib")
+def calib(
+    source: str = typer.Option(
+        ..., "--from", help="'synthetic', a COCO .json, a YOLO folder, or a plain folder of images (no labels)."
+    ),
+    n: int = typer.Option(200, "--n", "-n", min=1, help="Images in the set."),
+    strategy: str = typer.Option("random", "--strategy", help="random, or stratified (by box size and visibility)."),
+    seed: int = typer.Option(0, "--seed", help="The same seed picks the same images."),
+    name: str = typer.Option(..., "--name", help="The set's name: it is written to calibration/NAME/."),
+    model: Path | None = typer.Option(None, "--model", "-m", help="Take input size and normalization from it."),
+    input_size: int | None = typer.Option(None, "--input-size", min=8, help="Square model input size."),
+    root: Path = typer.Option(Path("calibration"), "--root", file_okay=False, help="Folder the sets live in."),
+    scale: str | None = SCALE_OPTION,
+    offset: str | None = OFFSET_OPTION,
+    color: str | None = COLOR_OPTION,
+    config: Path | None = CONFIG_OPTION,
+    overrides: list[str] | None = OVERRIDES_ARGUMENT,
+) -> None:
+    """Build a calibration set: model-sized crops plus a manifest.yaml (source, selection, sha256, preprocessing)."""
+    from edgepose.quantize.calibration import build_set
+
+    settings = resolve_config(config, [*(overrides or []), *normalization_overrides(scale, offset, color)])
+    if model is not None:
+        from edgepose.runtime import open_runner
+
+        normalization = model_normalization(model, settings, scale, offset, color)
+        with open_runner(model) as runner:
+            size = runner.input_shape[:2]
+            if runner.is_heatmap_model:
+                settings.dataset.keypoints = runner.keypoints
+    else:
+        from edgepose.convert.metadata import Normalization
+        from edgepose.models import model_info
+
+        normalization = Normalization.from_config(settings)
+        size = (input_size, input_size) if input_size else settings.model.input_size
+        size = size or model_info(settings.model.name).default_input_size
+    out = root / name
+    if out.exists():
+        raise ConfigError(f"{out}: a calibration set of that name exists; choose another --name or delete it")
+    with console.err.status(f"building calibration set {name}"):
+        path = build_set(source, out, n, strategy, seed, normalization, tuple(size), settings)
+    console.out.print(f"calibration set: {path} ({n} images requested, {strategy}, seed {seed})", soft_wrap=True)

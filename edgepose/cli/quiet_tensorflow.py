@@ -13,7 +13,7 @@ import sys
 import tempfile
 
 # Verbs whose work imports TensorFlow (directly or through Keras); the others start without it.
-VERBS = frozenset({"train", "evaluate", "models", "data", "demo"})
+VERBS = frozenset({"train", "evaluate", "models", "data", "demo", "export", "quantize", "inspect"})
 
 
 def import_quietly(argv: list[str]) -> None:

@@ -233,7 +233,10 @@ class Quantization(Section):
     calibration_method: Literal["minmax", "entropy", "percentile"] = "minmax"
     onnx_format: Literal["qdq", "qoperator"] = "qdq"
     float_layers: list[str] = Field(default_factory=list, description="layers kept in float")
-    int16_activations: list[str] = Field(default_factory=list, description="layers run as 16x8")
+    activations: Literal["int8", "int16"] = Field(
+        "int8", description="int16: 16-bit activations with 8-bit weights (16x8) for the whole TFLite model"
+    )
+    per_layer_report: bool = Field(True, description="per-layer error from the quantizer's debugger")
     exclude_nodes: list[str] = Field(default_factory=list, description="ONNX nodes left unquantized")
 
     @field_validator("granularity", mode="before")

@@ -1,5 +1,5 @@
-"""Runners: one interface (model input in, float heatmaps out) over every engine that can run a model."""
+"""Runners: one interface (model input in, float outputs out) over every engine that can run a model."""
 
-from edgepose.runtime.runner import Runner, open_runner
+from edgepose.runtime.runner import ENGINES, Runner, open_runner
 
-__all__ = ["Runner", "open_runner"]
+__all__ = ["ENGINES", "Runner", "open_runner"]

@@ -1,8 +1,7 @@
-"""Keras models, in memory or from a ``.keras`` file."""
+"""Keras models, in memory or from a ``.keras`` / ``.h5`` file."""
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -17,36 +16,31 @@ class KerasRunner(Runner):
     def __init__(self, model, source: Path | None = None) -> None:
         super().__init__(source)
         self.model = model
-        if len(model.inputs) != 1 or len(model.outputs) != 1:
-            raise ModelError(f"{source or model.name}: expected one input and one heatmap output")
+        if len(model.inputs) != 1:
+            raise ModelError(f"{source or model.name}: expected one image input, found {len(model.inputs)}")
         self._predict = None
 
     @classmethod
     def from_file(cls, path: Path) -> KerasRunner:
-        import keras
+        from edgepose.convert.modelfile import load_keras
 
-        import edgepose.train.losses  # noqa: F401 - registers the loss a saved training model refers to
-
-        if not zipfile.is_zipfile(path):
-            raise ModelError(f"{path}: not a Keras model file (a .keras file is a zip archive); save it again")
-        try:
-            model = keras.models.load_model(path, compile=False)
-        except (zipfile.BadZipFile, OSError, ValueError) as exc:
-            raise ModelError(f"{path}: not a readable Keras model ({exc})") from None
-        return cls(model, path)
+        return cls(load_keras(path), path)
 
     @property
-    def input_shape(self) -> tuple[int, int, int]:
+    def input_shape(self) -> tuple[int, ...]:
         return tuple(int(d) for d in self.model.inputs[0].shape[1:])
 
     @property
-    def output_shape(self) -> tuple[int, int, int]:
-        return tuple(int(d) for d in self.model.outputs[0].shape[1:])
+    def output_shapes(self) -> dict[str, tuple[int, ...]]:
+        shapes = [tuple(int(d) for d in t.shape[1:]) for t in self.model.outputs]
+        return dict(zip(self.model.output_names, shapes, strict=True))
 
-    def run(self, inputs: np.ndarray) -> np.ndarray:
+    def run_all(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
         # A compiled call instead of model.predict: predict builds a dataset per call, slow for small batches.
         if self._predict is None:
             import tensorflow as tf
 
             self._predict = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
-        return np.asarray(self._predict(np.asarray(inputs, np.float32)), np.float32)
+        outputs = self._predict(np.asarray(inputs, np.float32))
+        outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
+        return {name: np.asarray(o, np.float32) for name, o in zip(self.output_shapes, outputs, strict=True)}

@@ -1,0 +1,128 @@
+"""``edgepose quantize MODEL --calib SET``: int8 artifacts and ``quant_report.json``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from edgepose import console
+from edgepose.cli.common import (
+    COLOR_OPTION,
+    CONFIG_OPTION,
+    OFFSET_OPTION,
+    OUT_OPTION,
+    OVERRIDES_ARGUMENT,
+    SCALE_OPTION,
+    model_normalization,
+    normalization_overrides,
+    resolve_config,
+)
+from edgepose.runs import Run
+
+
+def quantize(
+    model: Path = typer.Argument(..., help="A .keras/.h5 file, a SavedModel folder, a float .tflite or an .onnx."),
+    overrides: list[str] | None = OVERRIDES_ARGUMENT,
+    calib: str | None = typer.Option(
+        None, "--calib", help="A set under calibration/ by name, a set folder, or a folder of images."
+    ),
+    backend: str | None = typer.Option(None, "--backend", "-b", help="tflite (default) or onnx."),
+    granularity: str | None = typer.Option(None, "--granularity", help="per-channel (default) or per-tensor."),
+    method: str | None = typer.Option(None, "--method", help="ONNX calibration: minmax, entropy or percentile."),
+    onnx_format: str | None = typer.Option(None, "--onnx-format", help="ONNX: qdq (default) or qoperator."),
+    input_type: str | None = typer.Option(None, "--input-type", help="TFLite: int8, uint8 or float32."),
+    output_type: str | None = typer.Option(None, "--output-type", help="TFLite: int8, uint8 or float32."),
+    val: Path | None = typer.Option(None, "--val", help="COCO .json or YOLO folder: adds the accuracy report."),
+    scale: str | None = SCALE_OPTION,
+    offset: str | None = OFFSET_OPTION,
+    color: str | None = COLOR_OPTION,
+    config: Path | None = CONFIG_OPTION,
+    out: Path | None = OUT_OPTION,
+) -> None:
+    """Quantize a model to int8 with a calibration set and report what it cost."""
+    from edgepose.data.sources import load_path
+    from edgepose.quantize.onnx_ptq import OnnxSettings
+    from edgepose.quantize.ptq import QuantizeJob
+    from edgepose.quantize.ptq import quantize as run_quantize
+    from edgepose.quantize.tflite_ptq import TfliteSettings
+
+    flags = {
+        "backend": backend,
+        "granularity": granularity,
+        "calibration_method": method,
+        "onnx_format": onnx_format,
+        "input_type": input_type,
+        "output_type": output_type,
+        "calibration": calib,
+    }
+    given = [f"quantization.{key}={value}" for key, value in flags.items() if value is not None]
+    settings = resolve_config(config, [*(overrides or []), *given, *normalization_overrides(scale, offset, color)])
+    q = settings.quantization
+    if q.calibration is None:
+        from edgepose.errors import ConfigError
+
+        raise ConfigError("no calibration set: pass --calib NAME|DIR or set quantization.calibration")
+    job = QuantizeJob(
+        model=model,
+        out_dir=Path("."),
+        calibration=q.calibration,
+        normalization=model_normalization(model, settings, scale, offset, color),
+        backend=q.backend,
+        calibration_size=q.calibration_size,
+        tflite=TfliteSettings(q.granularity, q.input_type, q.output_type, q.activations, list(q.float_layers)),
+        onnx=OnnxSettings(q.granularity, q.calibration_method, q.onnx_format, list(q.exclude_nodes)),
+        per_layer=q.per_layer_report,
+    )
+    samples = None
+    if val is not None:
+        from edgepose.data.samples import SkipLog
+
+        log = SkipLog()
+        samples = load_path(val, settings.dataset, log)
+        if log.total:
+            console.warn(log.summary())
+    run = Run.create("quantize", out, settings.general.runs_dir, settings)
+    run.add_input(model, "model")
+    job.out_dir = run.path
+    with run, console.err.status("quantizing") as status:
+        report = run_quantize(job, settings, samples, lambda message: status.update(message))
+        run.outputs.extend(run.path / a["file"] for a in report["artifacts"] if (run.path / a["file"]).exists())
+    print_report(report)
+    console.out.print(f"run directory: {run.path}", soft_wrap=True)
+
+
+def print_report(report: dict) -> None:
+    rows = [
+        (a["role"], a["file"], console.human_bytes(a["bytes"]), a.get("params"), a.get("macs"), sum(a["ops"].values()))
+        for a in report["artifacts"]
+    ]
+    console.out.print(console.table("artifacts", ("", "file", "size", "params", "MACs", "ops"), rows))
+    rows = []
+    for engine, outputs in report["output_error"].items():
+        if "error" in outputs:
+            rows.append((engine, "-", "-", "-", "-", outputs["error"]))
+            continue
+        for name, e in outputs.items():
+            rows.append((engine, name, f"{e['max_abs']:.4g}", f"{e['cosine']:.5f}", f"{e['snr_db']:.1f}", ""))
+    console.out.print(
+        console.table("int8 against float", ("engine", "output", "max |diff|", "cosine", "SNR dB", ""), rows)
+    )
+    accuracy = report.get("accuracy") or {}
+    if "float" in accuracy:
+        keys = [k for k in accuracy["float"] if k != "mean_error_px"]
+        rows = [
+            (engine, *(_fmt(scores.get(k)) for k in keys), _fmt(scores.get("drop", {}).get("AP_points"), 2))
+            for engine, scores in accuracy.items()
+            if "error" not in scores
+        ]
+        console.out.print(console.table("accuracy", ("", *keys, "AP drop (points)"), rows))
+    layers = (report.get("per_layer") or {}).get("layers") or []
+    if layers:
+        metric = report["per_layer"]["metric"]
+        rows = [(layer.get("layer") or layer.get("tensor"), _fmt(layer.get(metric), 3)) for layer in layers[:5]]
+        console.out.print(console.table(f"worst layers ({metric})", ("layer", metric), rows))
+
+
+def _fmt(value, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"

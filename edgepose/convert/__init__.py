@@ -1,0 +1,1 @@
+"""From a trained (or brought) model to deployable float artifacts: export, ONNX folding, inspection."""

@@ -1,0 +1,188 @@
+"""``edgepose quantize``: one model, one calibration set → float reference and int8 artifacts, each with
+its sidecar, and ``quant_report.json`` proving what quantization cost.
+
+Steps: recognise the model → the float reference artifact of the chosen backend (``*_float32.tflite`` or
+a folded ``*.onnx``) → calibration inputs checked against the model's preprocessing → the int8 artifact
+→ per-layer error → output error and (with validation data) keypoint accuracy, float against every
+engine that runs the int8 artifact (LiteRT and tflite-micro for TFLite, ONNX Runtime for ONNX).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgepose import console
+from edgepose.convert import export as exporter
+from edgepose.convert.inspect import describe
+from edgepose.convert.metadata import Normalization, write_sidecar
+from edgepose.convert.modelfile import load_keras, model_kind
+from edgepose.errors import EdgeposeError, ModelError
+from edgepose.quantize import calibration, debug, report
+from edgepose.quantize.onnx_ptq import OnnxSettings, quantize_onnx
+from edgepose.quantize.tflite_ptq import TfliteSettings, quantize_saved_model, quantize_tflite_file
+from edgepose.runtime.runner import Runner, open_runner
+
+REPORT = "quant_report.json"
+SCHEMA = "edgepose.quant_report/1"
+BACKENDS = ("tflite", "onnx")
+
+
+@dataclass
+class QuantizeJob:
+    model: Path
+    out_dir: Path
+    calibration: str | Path
+    normalization: Normalization
+    backend: str = "tflite"
+    calibration_size: int = 200
+    tflite: TfliteSettings = field(default_factory=TfliteSettings)
+    onnx: OnnxSettings = field(default_factory=OnnxSettings)
+    per_layer: bool = True
+
+
+def quantize(job: QuantizeJob, config, val_samples=None, progress=None) -> dict:
+    """Run ``job``; returns the report that is also written to ``out_dir/quant_report.json``."""
+    from edgepose import atomic
+
+    if job.backend not in BACKENDS:
+        raise ModelError(f"unknown quantization backend '{job.backend}'; choose tflite or onnx")
+    kind = model_kind(job.model)
+    step = progress or (lambda message: None)
+    with tempfile.TemporaryDirectory(prefix="edgepose-quantize-") as scratch:
+        scratch = Path(scratch)
+        saved = _saved_model(job.model, kind, scratch) if job.backend == "tflite" and kind != "tflite" else None
+        step("float reference")
+        float_path = _float_artifact(job, kind, saved, scratch)
+        reference = _reference_runner(job.model, kind, float_path)
+        calib = calibration.load_set(job.calibration, job.normalization, reference.input_shape, job.calibration_size)
+        if calib.manifest.get("schema"):
+            calib.check_matches(job.normalization, reference.input_shape, job.model)
+        inputs = calib.inputs()
+        step(f"calibrating on {len(inputs)} images")
+        started = time.perf_counter()
+        int8_path = _int8_artifact(job, kind, saved, float_path, inputs)
+        calibration_s = time.perf_counter() - started
+        step("per-layer error")
+        per_layer = _per_layer(job, saved, float_path, int8_path, inputs) if job.per_layer else None
+        for path, role in ((float_path, "float"), (int8_path, "int8")):
+            if path != job.model:
+                write_sidecar(path, f"{job.backend}-{role}", job.normalization, job.model)
+        step("accuracy")
+        engines = ("litert", "tflite-micro") if job.backend == "tflite" else ("onnxruntime",)
+        checks = _check_engines(reference, int8_path, engines, inputs[:16], val_samples, config)
+        body = {
+            "schema": SCHEMA,
+            "source": {"path": str(job.model), "kind": kind},
+            "backend": job.backend,
+            "settings": _settings(job),
+            "normalization": job.normalization.as_dict(),
+            "calibration": {
+                "set": str(calib.path),
+                "images": len(inputs),
+                "selection": calib.manifest.get("selection"),
+                "seconds": round(calibration_s, 2),
+            },
+            "artifacts": [
+                {"role": "float", **describe(float_path)},
+                {"role": "int8", **describe(int8_path)},
+            ],
+            **checks,
+            "per_layer": per_layer,
+        }
+        if val_samples is not None and reference.is_heatmap_model:
+            body["accuracy"] = {"float": report.accuracy(reference, val_samples, config), **body["accuracy"]}
+            for engine in engines:
+                scores = body["accuracy"].get(engine)
+                if scores and "error" not in scores:
+                    scores["drop"] = report.accuracy_drop(body["accuracy"]["float"], scores)
+        reference.close()
+        atomic.write_json(Path(job.out_dir) / REPORT, body)
+    return body
+
+
+def _saved_model(model: Path, kind: str, scratch: Path) -> Path:
+    if kind == "savedmodel":
+        return model
+    if kind in ("keras", "h5"):
+        return exporter.saved_model_from_keras(load_keras(model), scratch / "saved_model")
+    raise ModelError(
+        f"{model}: TFLite quantization takes a Keras model, SavedModel or float .tflite; use --backend onnx"
+    )
+
+
+def _float_artifact(job: QuantizeJob, kind: str, saved: Path | None, scratch: Path) -> Path:
+    """The float model the int8 one is compared against, in the backend's own format."""
+    if job.backend == "tflite":
+        if kind == "tflite":
+            return job.model
+        target = Path(job.out_dir) / exporter.artifact_name(job.model, "tflite")
+        from edgepose import atomic
+
+        atomic.write_bytes(target, exporter.tflite_from_saved_model(saved, "tflite"))
+        return target
+    return exporter.export_model(job.model, "onnx", job.out_dir).path
+
+
+def _reference_runner(model: Path, kind: str, float_path: Path) -> Runner:
+    """The float model itself where it can run (Keras), else its float artifact."""
+    return open_runner(model if kind in ("keras", "h5") else float_path)
+
+
+def _int8_artifact(job: QuantizeJob, kind: str, saved: Path | None, float_path: Path, inputs: np.ndarray) -> Path:
+    stem = Path(job.model).name.split(".")[0] or "model"
+    from edgepose import atomic
+
+    if job.backend == "tflite":
+        target = Path(job.out_dir) / f"{stem}_int8.tflite"
+        if saved is not None:
+            data = quantize_saved_model(saved, inputs, job.tflite, job.model)
+        else:
+            data = quantize_tflite_file(job.model, inputs, job.tflite)
+        atomic.write_bytes(target, data)
+        return target
+    target = Path(job.out_dir) / f"{stem}_int8.onnx"
+    quantize_onnx(float_path, target, inputs, job.onnx)
+    return target
+
+
+def _per_layer(job: QuantizeJob, saved, float_path: Path, int8_path: Path, inputs: np.ndarray) -> dict | None:
+    sample = inputs[: min(len(inputs), 32)]  # enough for stable statistics, bounded time
+    try:
+        if job.backend == "tflite":
+            if saved is None:
+                return {"skipped": "the QuantizationDebugger needs the Keras model or SavedModel, not a .tflite"}
+            return debug.tflite_layer_errors(saved, sample, job.tflite)
+        return debug.onnx_tensor_errors(float_path, int8_path, sample)
+    except EdgeposeError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a debugging aid must not sink the quantized model
+        console.warn(f"per-layer error report skipped: {' '.join(str(exc).split())[:200]}")
+        return {"skipped": " ".join(str(exc).split())[:300]}
+
+
+def _check_engines(reference: Runner, int8_path: Path, engines, inputs, val_samples, config) -> dict:
+    """Output error of every engine that runs the int8 artifact, and its keypoint accuracy."""
+    expected = reference.run_all(inputs)
+    errors, scores = {}, {}
+    for engine in engines:
+        try:
+            runner = open_runner(int8_path, engine)
+        except ModelError as exc:  # e.g. tflite-micro lacks a kernel: say so, keep the other engines
+            errors[engine] = scores[engine] = {"error": str(exc)}
+            continue
+        with runner:
+            errors[engine] = report.output_error(expected, runner.run_all(inputs))
+            if val_samples is not None and runner.is_heatmap_model:
+                scores[engine] = report.accuracy(runner, val_samples, config)
+    return {"output_error": errors, "accuracy": scores}
+
+
+def _settings(job: QuantizeJob) -> dict:
+    from dataclasses import asdict
+
+    return asdict(job.tflite) if job.backend == "tflite" else asdict(job.onnx)

@@ -1,0 +1,62 @@
+"""What quantization cost: output-level error and keypoint accuracy of each quantized artifact against
+its float reference, measured through the same Runner loop as ``edgepose evaluate``."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from edgepose.runtime.runner import Runner
+
+ACCURACY_KEYS = ("AP", "AP50", "AP75", "AR", "mean_oks", "mean_error_px")
+
+
+def output_error(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray]) -> dict:
+    """Per output: max and mean absolute difference, cosine similarity and SNR (dB) of ``candidate``
+    against ``reference``. Outputs are matched by name, or by position when the names differ."""
+    pairs = _pair(reference, candidate)
+    result = {}
+    for name, (want, have) in pairs.items():
+        want, have = want.astype(np.float64), have.astype(np.float64)
+        noise = float(((want - have) ** 2).sum())
+        signal = float((want**2).sum())
+        norms = float(np.linalg.norm(want) * np.linalg.norm(have))
+        result[name] = {
+            "max_abs": float(np.abs(want - have).max()),
+            "mean_abs": float(np.abs(want - have).mean()),
+            "cosine": 1.0 if norms == 0 else float((want.ravel() @ have.ravel()) / norms),
+            "snr_db": math.inf if noise == 0 else (10 * math.log10(signal / noise) if signal > 0 else -math.inf),
+        }
+    return result
+
+
+def compare_outputs(reference: Runner, candidate: Runner, inputs: np.ndarray) -> dict:
+    return output_error(reference.run_all(inputs), candidate.run_all(inputs))
+
+
+def accuracy(runner: Runner, samples, config, progress=None) -> dict:
+    """Keypoint accuracy of one runner (the evaluation loop of ``edgepose evaluate``)."""
+    from edgepose.evaluate.evaluation import evaluate
+
+    scores = evaluate(runner, samples, config, progress=progress)
+    pck = next(key for key in scores if key.startswith("pck@"))
+    return {key: scores[key] for key in (*ACCURACY_KEYS, pck)}
+
+
+def accuracy_drop(float_scores: dict, quant_scores: dict) -> dict:
+    """Points lost (x100 for AP/OKS/PCK), positive = worse."""
+    drop = {}
+    for key, value in quant_scores.items():
+        if key == "mean_error_px" or value is None or float_scores.get(key) is None:
+            continue
+        drop[f"{key}_points"] = round(100 * (float_scores[key] - value), 3)
+    return drop
+
+
+def _pair(reference: dict, candidate: dict) -> dict:
+    if set(reference) <= set(candidate):
+        return {name: (reference[name], candidate[name]) for name in reference}
+    if len(reference) != len(candidate):
+        raise ValueError(f"outputs differ: {list(reference)} vs {list(candidate)}")
+    return {name: (reference[name], value) for name, value in zip(reference, candidate.values(), strict=True)}
