@@ -90,8 +90,13 @@ def quantize_tflite_file(path: Path, inputs: np.ndarray, settings: TfliteSetting
             f"{path}: per-tensor quantization of a .tflite is not possible with TFLite's calibrator; "
             "give the Keras model or SavedModel, or use --backend onnx"
         )
+    from edgepose.convert.tflite_fp16 import fp16_to_fp32, has_fp16_weights
+
+    data = path.read_bytes()
+    if has_fp16_weights(data):
+        data = fp16_to_fp32(data)
     try:
-        quantizer = calibrator.Calibrator(path.read_bytes())
+        quantizer = calibrator.Calibrator(data)
         return quantizer.calibrate_and_quantize(
             representative(inputs),
             _tf_type(settings.input_type),

@@ -1,0 +1,187 @@
+"""int8 quantization with TFLite and ONNX Runtime: artifacts that run in LiteRT, ONNX Runtime and the
+tflite-micro interpreter, models users bring, the report, and every bad input named in one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from modelfiles import image_folder, nchw_onnx, tiny_keras, two_output_keras
+
+from edgepose.convert.export import export_model
+from edgepose.convert.inspect import describe, read_tflite
+from edgepose.convert.metadata import Normalization
+from edgepose.errors import ModelError
+from edgepose.quantize.calibration import build_set
+from edgepose.quantize.onnx_ptq import OnnxSettings
+from edgepose.quantize.ptq import QuantizeJob, quantize
+from edgepose.quantize.tflite_ptq import TfliteSettings
+from edgepose.runtime import open_runner
+
+RGB = Normalization()
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("models")
+    tiny_keras(folder / "tiny.keras")
+    build_set(image_folder(folder / "frames", count=16), folder / "calib96", 16, "random", 0, RGB, (96, 96))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def inputs(models) -> np.ndarray:
+    from edgepose.quantize.calibration import load_set
+
+    return load_set(models / "calib96", RGB, (96, 96, 3)).inputs()[:4]
+
+
+def _job(models: Path, out: Path, backend: str, **settings) -> QuantizeJob:
+    out.mkdir(parents=True, exist_ok=True)
+    job = QuantizeJob(models / "tiny.keras", out, models / "calib96", RGB, backend, calibration_size=16)
+    if backend == "tflite":
+        job.tflite = TfliteSettings(**settings)
+    else:
+        job.onnx = OnnxSettings(**settings)
+    return job
+
+
+def _per_channel_weights(path: Path) -> int:
+    """How many tensors carry more than one scale (per-channel weights and their biases)."""
+    graph = read_tflite(path.read_bytes()).subgraphs[0]
+    return sum(1 for t in graph.tensors if t.quantization is not None and t.quantization.scale is not None
+               and len(t.quantization.scale) > 1)  # fmt: skip
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.ravel(a) @ np.ravel(b) / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+@pytest.mark.slow
+def test_tflite_int8_runs_in_litert_and_tflite_micro(models, inputs, tmp_path):
+    report = quantize(_job(models, tmp_path / "pc", "tflite"), None)
+    int8 = tmp_path / "pc/tiny_int8.tflite"
+    spec = describe(int8)["inputs"][0]
+    assert spec["dtype"] == "int8" and spec["scale"] == pytest.approx(1 / 127.5, rel=1e-3)
+    assert _per_channel_weights(int8) > 20
+    reference = open_runner(models / "tiny.keras").run(inputs)
+    for engine in ("litert", "tflite-micro"):
+        assert _cosine(reference, open_runner(int8, engine).run(inputs)) > 0.98
+        assert report["output_error"][engine]["heatmaps"]["cosine"] > 0.98
+    # The reference interpreter and LiteRT run the same integer arithmetic.
+    litert, micro = open_runner(int8, "litert").run(inputs), open_runner(int8, "tflite-micro").run(inputs)
+    assert np.abs(litert - micro).max() <= describe(int8)["outputs"][0]["scale"] * 1.01
+    layers = report["per_layer"]["layers"]
+    assert layers and layers[0]["rmse_per_scale"] >= layers[-1]["rmse_per_scale"]  # worst first
+    assert json.loads((tmp_path / "pc/quant_report.json").read_text())["calibration"]["images"] == 16
+    assert json.loads((tmp_path / "pc/tiny_int8.tflite.json").read_text())["normalization"]["scale"] == 1 / 127.5
+
+    quantize(_job(models, tmp_path / "pt", "tflite", granularity="per-tensor"), None)
+    assert _per_channel_weights(tmp_path / "pt/tiny_int8.tflite") == 0
+
+
+@pytest.mark.slow
+def test_onnx_runtime_qdq_and_qoperator(models, inputs, tmp_path):
+    report = quantize(_job(models, tmp_path / "qdq", "onnx", method="entropy"), None)
+    ops = describe(tmp_path / "qdq/tiny_int8.onnx")["ops"]
+    assert ops["QuantizeLinear"] > 0 and ops["DequantizeLinear"] > ops["QuantizeLinear"]
+    reference = open_runner(models / "tiny.keras").run(inputs)
+    assert _cosine(reference, open_runner(tmp_path / "qdq/tiny_int8.onnx").run(inputs)) > 0.98
+    assert report["output_error"]["onnxruntime"]["heatmaps"]["snr_db"] > 15
+    assert report["per_layer"]["metric"] == "sqnr_db" and report["per_layer"]["layers"]
+    quantize(_job(models, tmp_path / "qop", "onnx", format="qoperator", method="percentile"), None)
+    assert describe(tmp_path / "qop/tiny_int8.onnx")["ops"].get("QLinearConv", 0) > 0
+
+
+@pytest.mark.slow
+def test_float16_tflite_with_two_outputs_is_quantized_and_compared_by_output(tmp_path):
+    keras_file = two_output_keras(tmp_path / "landmarks.keras")
+    fp16 = export_model(keras_file, "tflite-fp16", tmp_path).path
+    assert describe(fp16)["ops"]["DEQUANTIZE"] > 0
+    build_set(image_folder(tmp_path / "frames"), tmp_path / "calib", 12, "random", 0, RGB, (64, 48))
+    out = tmp_path / "q"
+    out.mkdir()
+    report = quantize(QuantizeJob(fp16, out, tmp_path / "calib", RGB, "tflite"), None)
+    for engine in ("litert", "tflite-micro"):
+        assert set(report["output_error"][engine]) == {"heatmaps", "score"}
+        assert report["output_error"][engine]["heatmaps"]["cosine"] > 0.95
+    assert report["per_layer"]["skipped"]  # the debugger needs the graph, which a .tflite no longer has
+    runner = open_runner(out / "landmarks_fp16_int8.tflite", "tflite-micro")
+    assert runner.output_shapes == {"heatmaps": (16, 12, 5), "score": (3,)}
+
+
+@pytest.mark.slow
+def test_nchw_onnx_with_a_non_square_input_is_quantized(tmp_path):
+    model = nchw_onnx(tmp_path / "net.onnx")
+    out = tmp_path / "q"
+    out.mkdir()
+    report = quantize(QuantizeJob(model, out, image_folder(tmp_path / "frames"), RGB, "onnx"), None)
+    assert report["output_error"]["onnxruntime"]["output"]["cosine"] > 0.99
+    runner = open_runner(out / "net_int8.onnx")
+    assert runner.nchw and runner.input_shape == (96, 64, 3)
+    with pytest.raises(ModelError, match="use --backend onnx"):
+        quantize(QuantizeJob(model, out, tmp_path / "frames", RGB, "tflite"), None)
+
+
+# ---------------------------------------------------------------------------------------------- the CLI
+
+
+@pytest.mark.slow
+def test_quantize_cli_reports_accuracy_for_every_engine(edgepose, models, tmp_path):
+    from edgepose.data.synthetic import render_dataset
+
+    labels = render_dataset(tmp_path / "val", 8, 17, 96, seed=5)
+    done = edgepose(
+        "quantize", str(models / "tiny.keras"), "--calib", str(models / "calib96"), "--val", str(labels),
+        "--out", "q", "quantization.calibration_size=8",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "q/quant_report.json").read_text())
+    assert list(report["accuracy"]) == ["float", "litert", "tflite-micro"]
+    for scores in report["accuracy"].values():
+        assert {"AP", "AP50", "mean_oks", "pck@0.2"} <= set(scores)
+    assert "AP_points" in report["accuracy"]["litert"]["drop"]
+    assert "tflite-micro" in done.stdout and "accuracy" in done.stdout
+    manifest = json.loads((tmp_path / "q/manifest.json").read_text())
+    assert manifest["status"] == "complete"
+    assert {"tiny_float32.tflite", "tiny_int8.tflite"} <= {o["path"] for o in manifest["outputs"]}
+
+
+def _refused(done, *needles: str) -> str:
+    assert done.returncode == 2, done.stderr
+    line = done.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: "), line
+    for needle in needles:
+        assert needle in line, line
+    return line
+
+
+def test_quantize_cli_refuses_bad_input_in_one_line(edgepose, models, tmp_path):
+    (tmp_path / "empty").mkdir()
+    _refused(edgepose("quantize", str(models / "tiny.keras")), "no calibration set")
+    done = edgepose("quantize", str(models / "tiny.keras"), "--calib", str(tmp_path / "empty"), "--out", "q1")
+    _refused(done, "holds no images")
+    assert not list((tmp_path / "q1").glob("*int8*"))
+    assert json.loads((tmp_path / "q1/manifest.json").read_text())["status"] == "failed"
+    corrupt = tmp_path / "model.tflite"
+    corrupt.write_bytes(b"\x00" * 32)
+    _refused(edgepose("quantize", str(corrupt), "--calib", str(models / "calib96"), "--out", "q2"), str(corrupt))
+
+
+@pytest.mark.slow
+def test_quantize_cli_refuses_mismatched_sets_and_unknown_nodes(edgepose, models, tmp_path):
+    build_set(models / "frames", tmp_path / "other", 4, "random", 0, Normalization(1 / 255, 0.0), (96, 96))
+    done = edgepose("quantize", str(models / "tiny.keras"), "--calib", str(tmp_path / "other"), "--out", "q1")
+    _refused(done, str(tmp_path / "other"), "tiny.keras", "scale")
+    assert not list((tmp_path / "q1").glob("*int8*"))
+    build_set(models / "frames", tmp_path / "small", 4, "random", 0, RGB, (64, 64))
+    done = edgepose("quantize", str(models / "tiny.keras"), "--calib", str(tmp_path / "small"), "--out", "q2")
+    _refused(done, "input_size [64, 64] vs [96, 96]")
+    done = edgepose(
+        "quantize", str(models / "tiny.keras"), "--calib", str(models / "calib96"), "--backend", "onnx",
+        "--out", "q3", "quantization.exclude_nodes=[no_such_conv]", "quantization.calibration_size=4",
+    )  # fmt: skip
+    _refused(done, "exclude_nodes", "no_such_conv")
+    assert not list((tmp_path / "q3").glob("*int8*"))
