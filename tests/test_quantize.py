@@ -13,7 +13,7 @@ from modelfiles import image_folder, nchw_onnx, tiny_keras, two_output_keras
 from edgepose.convert.export import export_model
 from edgepose.convert.inspect import describe, read_tflite
 from edgepose.convert.metadata import Normalization
-from edgepose.errors import ModelError
+from edgepose.errors import ModelError, UnsupportedOpError
 from edgepose.quantize.calibration import build_set
 from edgepose.quantize.onnx_ptq import OnnxSettings
 from edgepose.quantize.ptq import QuantizeJob, quantize
@@ -185,3 +185,24 @@ def test_quantize_cli_refuses_mismatched_sets_and_unknown_nodes(edgepose, models
     )  # fmt: skip
     _refused(done, "exclude_nodes", "no_such_conv")
     assert not list((tmp_path / "q3").glob("*int8*"))
+
+
+@pytest.mark.slow
+def test_ops_the_quantizer_leaves_in_float_are_named(tmp_path):
+    """TFLite's converter keeps ops it cannot quantize in float without a word, even for int8-only
+    targets; an MCU has no float kernels, so edgepose refuses such a model and names the ops."""
+    import tensorflow as tf
+
+    class Spectrum(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec((1, 16, 16, 3), tf.float32, name="image")])
+        def serve(self, image):
+            return {"out": tf.math.abs(tf.signal.rfft(tf.transpose(image, [0, 3, 1, 2])))}
+
+    module = Spectrum()
+    tf.saved_model.save(module, str(tmp_path / "spectrum"), signatures={"serving_default": module.serve})
+    calib = build_set(image_folder(tmp_path / "frames", count=4), tmp_path / "calib", 4, "random", 0, RGB, (16, 16))
+    out = tmp_path / "q"
+    out.mkdir()
+    with pytest.raises(UnsupportedOpError, match="left op.s. COMPLEX_ABS, RFFT2D in float"):
+        quantize(QuantizeJob(tmp_path / "spectrum", out, calib, RGB, "tflite"), None)
+    assert not list(out.glob("*int8*"))

@@ -9,11 +9,12 @@ from rich.progress import Progress
 
 from edgepose import console
 from edgepose.cli.common import CONFIG_OPTION, OUT_OPTION, OVERRIDES_ARGUMENT, resolve_config
+from edgepose.errors import ModelError
 from edgepose.runs import Run
 
 
 def evaluate(
-    model: Path = typer.Argument(..., help="The model to score (.keras).", dir_okay=False),
+    model: Path = typer.Argument(..., help="The model to score: .keras, .h5, .tflite or .onnx.", dir_okay=False),
     overrides: list[str] | None = OVERRIDES_ARGUMENT,
     data: Path | None = typer.Option(
         None, "--data", "-d", help="COCO .json or YOLO folder (default: the config's test or validation set)."
@@ -21,6 +22,9 @@ def evaluate(
     config: Path | None = CONFIG_OPTION,
     flip_test: bool | None = typer.Option(None, "--flip-test/--no-flip-test", help="Average with the mirror."),
     refine: str | None = typer.Option(None, help="Sub-pixel refinement: none, quarter or dark."),
+    engine: str | None = typer.Option(
+        None, "--engine", help="keras, litert, tflite-micro or onnxruntime (default: by the model's kind)."
+    ),
     out: Path | None = OUT_OPTION,
 ) -> None:
     """Score a model the way the field does (pycocotools' COCOeval) and save predictions and metrics."""
@@ -31,9 +35,12 @@ def evaluate(
     flags = [f"evaluation.flip_test={str(flip_test).lower()}"] if flip_test is not None else []
     flags += [f"evaluation.refine={refine}"] if refine else []
     settings = resolve_config(config, [*(overrides or []), *flags])
-    with open_runner(model) as runner:
-        # The model decides how many keypoints there are; the dataset is read to match.
+    with open_runner(model, engine, settings.general.num_threads) as runner:
+        if not runner.is_heatmap_model:
+            raise ModelError(f"{model}: outputs {runner.output_shapes} are not heatmaps; keypoint metrics need them")
+        # The model decides how many keypoints there are, and its sidecar how it is fed.
         settings.dataset.keypoints = runner.keypoints
+        _use_sidecar_normalization(model, settings)
         samples, log, origin = evaluation_samples(settings.dataset, data)
         if log.total:
             console.warn(log.summary())
@@ -43,6 +50,16 @@ def evaluate(
             task = bar.add_task(f"evaluating on {len(samples)} people", total=len(samples))
             scores = run_evaluation(runner, samples, settings, run, lambda n: bar.advance(task, n))
     _print(scores, origin, run)
+
+
+def _use_sidecar_normalization(model: Path, settings) -> None:
+    from edgepose.convert.metadata import sidecar_normalization
+
+    normalization = sidecar_normalization(model)
+    if normalization is not None:
+        settings.preprocessing.rescaling.scale = normalization.scale
+        settings.preprocessing.rescaling.offset = normalization.offset
+        settings.preprocessing.color_mode = "grayscale" if normalization.color == "gray" else normalization.color
 
 
 def _print(scores: dict, origin: str, run: Run) -> None:

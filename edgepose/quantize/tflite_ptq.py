@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edgepose.errors import ModelError
+from edgepose.errors import ModelError, UnsupportedOpError
 
 IO_TYPES = ("int8", "uint8", "int16", "float32")
+_FLOAT32 = 0  # schema.TensorType.FLOAT32
 
 
 @dataclass
@@ -45,7 +46,7 @@ def quantize_saved_model(saved: Path, inputs: np.ndarray, settings: TfliteSettin
 
     converter = configured_converter(saved, inputs, settings)
     if not settings.float_layers:
-        return convert(converter, source)
+        return require_integer(convert(converter, source), source)
     debugger_options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=list(settings.float_layers))
     try:
         debugger = tf.lite.experimental.QuantizationDebugger(
@@ -97,7 +98,7 @@ def quantize_tflite_file(path: Path, inputs: np.ndarray, settings: TfliteSetting
         data = fp16_to_fp32(data)
     try:
         quantizer = calibrator.Calibrator(data)
-        return quantizer.calibrate_and_quantize(
+        quantized = quantizer.calibrate_and_quantize(
             representative(inputs),
             _tf_type(settings.input_type),
             _tf_type(settings.output_type),
@@ -106,6 +107,42 @@ def quantize_tflite_file(path: Path, inputs: np.ndarray, settings: TfliteSetting
         )
     except (RuntimeError, ValueError) as exc:
         raise ModelError(f"{path}: TFLite's calibrator could not quantize the model: {_line(exc)}") from None
+    return require_integer(quantized, path)
+
+
+def float_ops(data: bytes) -> list[str]:
+    """Ops of a converted model that still compute in float (besides the QUANTIZE/DEQUANTIZE at its edges)."""
+    from edgepose.convert.inspect import read_tflite, tflite_op_names
+
+    model = read_tflite(data)
+    names = tflite_op_names(model)
+    graph = model.subgraphs[0]
+    found = set()
+    for op in graph.operators:
+        name = names[op.opcodeIndex]
+        if name in ("QUANTIZE", "DEQUANTIZE"):
+            continue
+        tensors = [graph.tensors[i] for i in [*op.inputs, *op.outputs] if i >= 0]
+        if any(t.type == _FLOAT32 and not _constant(model, t) for t in tensors):
+            found.add(name)
+    return sorted(found)
+
+
+def require_integer(data: bytes, source: Path) -> bytes:
+    """The converter silently leaves ops it cannot quantize in float, even when asked for integers only;
+    an MCU build has no float kernels, so that is an error naming the ops."""
+    left = float_ops(data)
+    if left:
+        raise UnsupportedOpError(
+            f"{source}: int8 quantization left op(s) {', '.join(left)} in float; remove them from the model, "
+            "or list their layers in quantization.float_layers to accept a mixed model"
+        )
+    return data
+
+
+def _constant(model, tensor) -> bool:
+    buffer = model.buffers[tensor.buffer] if tensor.buffer < len(model.buffers) else None
+    return buffer is not None and buffer.data is not None and len(buffer.data) > 0
 
 
 def _tf_type(name: str):

@@ -1,0 +1,122 @@
+"""What int8 costs in accuracy: AP float vs int8 for each quantizer setting, and a calibration-size sweep.
+
+For each model (trained here with the default recipe on the synthetic set, or given with
+``--trained NAME=PATH``): float AP (Keras) on the synthetic validation set, then int8 AP for TFLite
+per-channel and per-tensor (LiteRT) and ONNX Runtime QDQ with MinMax, Entropy and Percentile calibration
+(ONNX Runtime), all on the same stratified calibration set; then TFLite per-channel with 10/50/200/500
+calibration images, with the calibration time. Target: int8 per-channel loses <= 1.0 AP point.
+
+    .venv/bin/python benchmarks/bench_quant_accuracy.py [--models tiny,mobilenetv2_heatmaps] [--epochs N]
+        [--trained tiny=runs/train-.../best.keras] [KEY=VALUE ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from _record import record  # noqa: E402
+
+from edgepose.config import load_config  # noqa: E402
+from edgepose.convert.metadata import Normalization  # noqa: E402
+from edgepose.data.sources import load_splits, synthetic_paths  # noqa: E402
+from edgepose.quantize import report  # noqa: E402
+from edgepose.quantize.calibration import build_set  # noqa: E402
+from edgepose.quantize.onnx_ptq import OnnxSettings  # noqa: E402
+from edgepose.quantize.ptq import QuantizeJob, quantize  # noqa: E402
+from edgepose.quantize.tflite_ptq import TfliteSettings  # noqa: E402
+from edgepose.runs import Run  # noqa: E402
+from edgepose.runtime import open_runner  # noqa: E402
+
+VARIANTS = {
+    "tflite per-channel": ("tflite", {"granularity": "per-channel"}),
+    "tflite per-tensor": ("tflite", {"granularity": "per-tensor"}),
+    "onnx qdq minmax": ("onnx", {"method": "minmax"}),
+    "onnx qdq entropy": ("onnx", {"method": "entropy"}),
+    "onnx qdq percentile": ("onnx", {"method": "percentile"}),
+}
+SWEEP = (10, 50, 200, 500)
+
+
+def trained_model(name: str, epochs: int | None, overrides: list[str], scratch: Path) -> tuple[Path, float]:
+    from edgepose.train.trainer import train
+
+    extra = [f"training.epochs={epochs}"] if epochs else []
+    config = load_config(None, [f"model.name={name}", *extra, *overrides])
+    run = Run.create("train", scratch / f"train-{name}", config=config)
+    start = time.perf_counter()
+    with run:
+        train(config, run)
+    return run.path / "best.keras", (time.perf_counter() - start) / 60
+
+
+def int8_scores(model: Path, calib: Path, backend: str, settings: dict, size: int, val, config, out: Path) -> dict:
+    norm = Normalization.from_config(config)
+    job = QuantizeJob(model, out, calib, norm, backend, calibration_size=size, per_layer=False)
+    if backend == "tflite":
+        job.tflite = TfliteSettings(**settings)
+    else:
+        job.onnx = OnnxSettings(**settings)
+    out.mkdir(parents=True)
+    result = quantize(job, config, None)
+    engine = "litert" if backend == "tflite" else "onnxruntime"
+    with open_runner(out / f"{model.name.split('.')[0]}_int8.{'tflite' if backend == 'tflite' else 'onnx'}") as r:
+        scores = report.accuracy(r, val, config)
+    return {**scores, "calibration_s": result["calibration"]["seconds"], "engine": engine}
+
+
+def bench_model(name: str, model: Path, overrides: list[str], scratch: Path) -> dict:
+    config = load_config(None, [f"model.name={name}", *overrides])
+    splits = load_splits(config.dataset)
+    with open_runner(model) as runner:
+        size = runner.input_shape[:2]
+        float_scores = report.accuracy(runner, splits.val, config)
+    norm = Normalization.from_config(config)
+    train_json, _ = synthetic_paths(config.dataset)
+    calib = build_set(train_json, scratch / f"calib-{name}", max(SWEEP), "stratified", 0, norm, size, config)
+    rows = {}
+    for label, (backend, settings) in VARIANTS.items():
+        scores = int8_scores(model, calib, backend, settings, 200, splits.val, config, scratch / f"{name}-{label}")
+        scores["AP_drop_points"] = round(100 * (float_scores["AP"] - scores["AP"]), 2)
+        rows[label] = scores
+        print(f"{name:22s} {label:22s} AP {scores['AP']:.4f} (float {float_scores['AP']:.4f})")
+    sweep = {}
+    for count in SWEEP:
+        settings = {"granularity": "per-channel"}
+        scores = int8_scores(model, calib, "tflite", settings, count, splits.val, config, scratch / f"{name}-n{count}")
+        sweep[count] = {"AP": scores["AP"], "calibration_s": scores["calibration_s"]}
+        print(f"{name:22s} calibration {count:4d} images: AP {scores['AP']:.4f} in {scores['calibration_s']:.1f} s")
+    return {"float": float_scores, "int8": rows, "calibration_sweep": sweep, "val_people": len(splits.val)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="tiny,mobilenetv2_heatmaps")
+    parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: the recipe's)")
+    parser.add_argument("--trained", action="append", default=[], help="NAME=PATH of an already trained model")
+    parser.add_argument("overrides", nargs="*", help="config KEY=VALUE overrides")
+    args = parser.parse_args()
+    os.environ.setdefault("EDGEPOSE_CACHE", str(Path(tempfile.gettempdir()) / "edgepose-bench-cache"))
+    given = dict(item.split("=", 1) for item in args.trained)
+    scratch = Path(tempfile.mkdtemp(prefix="bench-quant-"))
+    results = {}
+    for name in args.models.split(","):
+        if name in given:
+            model, minutes = Path(given[name]), None
+        else:
+            model, minutes = trained_model(name, args.epochs, args.overrides, scratch)
+        results[name] = {"model": str(model), "train_minutes": minutes and round(minutes, 1)}
+        results[name].update(bench_model(name, model, args.overrides, scratch))
+    record(
+        "bench_quant_accuracy",
+        {"epochs": args.epochs, "overrides": args.overrides, "target": {"AP_drop_points": 1.0}, "models": results},
+    )
+
+
+if __name__ == "__main__":
+    main()
