@@ -6,7 +6,7 @@ per-channel and per-tensor (LiteRT) and ONNX Runtime QDQ with MinMax, Entropy an
 (ONNX Runtime), all on the same stratified calibration set; then TFLite per-channel with 10/50/200/500
 calibration images, with the calibration time. Target: int8 per-channel loses <= 1.0 AP point.
 
-    .venv/bin/python benchmarks/bench_quant_accuracy.py [--models tiny,mobilenetv2_heatmaps] [--epochs N]
+    .venv/bin/python benchmarks/bench_quant_accuracy.py [--models tiny,mobilenetv2_heatmaps] [--epochs tiny=N]
         [--trained tiny=runs/train-.../best.keras] [KEY=VALUE ...]
 """
 
@@ -97,24 +97,25 @@ def bench_model(name: str, model: Path, overrides: list[str], scratch: Path) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="tiny,mobilenetv2_heatmaps")
-    parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: the recipe's)")
+    parser.add_argument("--epochs", action="append", default=[], help="NAME=N training epochs (default: the recipe's)")
     parser.add_argument("--trained", action="append", default=[], help="NAME=PATH of an already trained model")
     parser.add_argument("overrides", nargs="*", help="config KEY=VALUE overrides")
     args = parser.parse_args()
     os.environ.setdefault("EDGEPOSE_CACHE", str(Path(tempfile.gettempdir()) / "edgepose-bench-cache"))
     given = dict(item.split("=", 1) for item in args.trained)
+    epochs = {name: int(count) for name, count in (item.split("=", 1) for item in args.epochs)}
     scratch = Path(tempfile.mkdtemp(prefix="bench-quant-"))
     results = {}
     for name in args.models.split(","):
         if name in given:
             model, minutes = Path(given[name]), None
         else:
-            model, minutes = trained_model(name, args.epochs, args.overrides, scratch)
+            model, minutes = trained_model(name, epochs.get(name), args.overrides, scratch)
         results[name] = {"model": str(model), "train_minutes": minutes and round(minutes, 1)}
         results[name].update(bench_model(name, model, args.overrides, scratch))
     record(
         "bench_quant_accuracy",
-        {"epochs": args.epochs, "overrides": args.overrides, "target": {"AP_drop_points": 1.0}, "models": results},
+        {"epochs": epochs, "overrides": args.overrides, "target": {"AP_drop_points": 1.0}, "models": results},
     )
 
 

@@ -147,6 +147,12 @@ def test_quantize_cli_reports_accuracy_for_every_engine(edgepose, models, tmp_pa
     manifest = json.loads((tmp_path / "q/manifest.json").read_text())
     assert manifest["status"] == "complete"
     assert {"tiny_float32.tflite", "tiny_int8.tflite"} <= {o["path"] for o in manifest["outputs"]}
+    # `edgepose evaluate` on the int8 file, fed as its sidecar says, scores what the report says.
+    done = edgepose("evaluate", "q/tiny_int8.tflite", "--data", str(labels), "--engine", "tflite-micro", "--out", "ev")
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads((tmp_path / "ev/metrics.json").read_text())
+    assert metrics["model"]["engine"] == "tflite-micro"
+    assert metrics["mean_oks"] == pytest.approx(report["accuracy"]["tflite-micro"]["mean_oks"], abs=1e-6)
 
 
 def _refused(done, *needles: str) -> str:
