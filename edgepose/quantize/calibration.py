@@ -152,7 +152,8 @@ def _select(source, count, strategy, seed, normalization, input_size, config):
 
 
 def _is_yolo(path: Path) -> bool:
-    return any(path.rglob("*.txt"))
+    """A YOLO pose folder has a label file beside its images; a plain image folder has none."""
+    return any(p.with_suffix(".txt").is_file() for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def _labelled(source, config):
@@ -261,8 +262,7 @@ def load_set(
         raise DataError(f"{manifest_path}: the calibration set is empty; rebuild it with a larger --n")
     entries = entries[:limit] if limit else entries
     images = np.stack([_read_png(path / entry["file"], preprocessing["color"]) for entry in entries])
-    found = CalibrationSet(path, images, preprocessing, manifest)
-    return found
+    return CalibrationSet(path, images, preprocessing, manifest)
 
 
 def _plain_folder(path: Path, normalization: Normalization, input_shape, limit) -> CalibrationSet:

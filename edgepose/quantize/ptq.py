@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgepose import console
+from edgepose import atomic, console
 from edgepose.convert import export as exporter
 from edgepose.convert.inspect import describe
 from edgepose.convert.metadata import Normalization, write_sidecar
@@ -46,35 +46,43 @@ class QuantizeJob:
 
 
 def quantize(job: QuantizeJob, config, val_samples=None, progress=None) -> dict:
-    """Run ``job``; returns the report that is also written to ``out_dir/quant_report.json``."""
-    from edgepose import atomic
+    """Run ``job``; returns the report that is also written to ``out_dir/quant_report.json``.
 
+    Artifacts are made in a scratch folder and land in ``out_dir`` only once everything succeeded, so a
+    failed run leaves no artifact behind that looks like a finished one."""
     if job.backend not in BACKENDS:
         raise ModelError(f"unknown quantization backend '{job.backend}'; choose tflite or onnx")
     kind = model_kind(job.model)
     step = progress or (lambda message: None)
     with tempfile.TemporaryDirectory(prefix="edgepose-quantize-") as scratch:
         scratch = Path(scratch)
+        staged = scratch / "out"
+        staged.mkdir()
         saved = _saved_model(job.model, kind, scratch) if job.backend == "tflite" and kind != "tflite" else None
         step("float reference")
-        float_path = _float_artifact(job, kind, saved, scratch)
-        reference = _reference_runner(job.model, kind, float_path)
-        calib = calibration.load_set(job.calibration, job.normalization, reference.input_shape, job.calibration_size)
-        if calib.manifest.get("schema"):
-            calib.check_matches(job.normalization, reference.input_shape, job.model)
-        inputs = calib.inputs()
-        step(f"calibrating on {len(inputs)} images")
-        started = time.perf_counter()
-        int8_path = _int8_artifact(job, kind, saved, float_path, inputs)
-        calibration_s = time.perf_counter() - started
-        step("per-layer error")
-        per_layer = _per_layer(job, saved, float_path, int8_path, inputs) if job.per_layer else None
-        for path, role in ((float_path, "float"), (int8_path, "int8")):
-            if path != job.model:
-                write_sidecar(path, f"{job.backend}-{role}", job.normalization, job.model)
-        step("accuracy")
-        engines = ("litert", "tflite-micro") if job.backend == "tflite" else ("onnxruntime",)
-        checks = _check_engines(reference, int8_path, engines, inputs[:16], val_samples, config)
+        float_path = _float_artifact(job, kind, saved, staged)
+        with _reference_runner(job.model, kind, float_path) as reference:
+            calib = calibration.load_set(
+                job.calibration, job.normalization, reference.input_shape, job.calibration_size
+            )
+            if calib.manifest.get("schema"):
+                calib.check_matches(job.normalization, reference.input_shape, job.model)
+            inputs = calib.inputs()
+            step(f"calibrating on {len(inputs)} images")
+            started = time.perf_counter()
+            int8_path = _int8_artifact(job, kind, saved, float_path, inputs, staged)
+            calibration_s = time.perf_counter() - started
+            step("per-layer error")
+            per_layer = _per_layer(job, saved, float_path, int8_path, inputs) if job.per_layer else None
+            step("accuracy")
+            engines = ("litert", "tflite-micro") if job.backend == "tflite" else ("onnxruntime",)
+            checks = _check_engines(reference, int8_path, engines, inputs[:16], val_samples, config)
+            if val_samples is not None and reference.is_heatmap_model:
+                checks["accuracy"] = {"float": report.accuracy(reference, val_samples, config), **checks["accuracy"]}
+                for engine in engines:
+                    scores = checks["accuracy"].get(engine)
+                    if scores and "error" not in scores:
+                        scores["drop"] = report.accuracy_drop(checks["accuracy"]["float"], scores)
         body = {
             "schema": SCHEMA,
             "source": {"path": str(job.model), "kind": kind},
@@ -87,20 +95,15 @@ def quantize(job: QuantizeJob, config, val_samples=None, progress=None) -> dict:
                 "selection": calib.manifest.get("selection"),
                 "seconds": round(calibration_s, 2),
             },
-            "artifacts": [
-                {"role": "float", **describe(float_path)},
-                {"role": "int8", **describe(int8_path)},
-            ],
+            "artifacts": [{"role": "float", **describe(float_path)}, {"role": "int8", **describe(int8_path)}],
             **checks,
             "per_layer": per_layer,
         }
-        if val_samples is not None and reference.is_heatmap_model:
-            body["accuracy"] = {"float": report.accuracy(reference, val_samples, config), **body["accuracy"]}
-            for engine in engines:
-                scores = body["accuracy"].get(engine)
-                if scores and "error" not in scores:
-                    scores["drop"] = report.accuracy_drop(body["accuracy"]["float"], scores)
-        reference.close()
+        for path, role in ((float_path, "float"), (int8_path, "int8")):
+            if path == job.model:  # a float .tflite the user brought is its own reference
+                continue
+            landed = atomic.write_bytes(Path(job.out_dir) / path.name, path.read_bytes())
+            write_sidecar(landed, f"{job.backend}-{role}", job.normalization, job.model)
         atomic.write_json(Path(job.out_dir) / REPORT, body)
     return body
 
@@ -115,17 +118,15 @@ def _saved_model(model: Path, kind: str, scratch: Path) -> Path:
     )
 
 
-def _float_artifact(job: QuantizeJob, kind: str, saved: Path | None, scratch: Path) -> Path:
+def _float_artifact(job: QuantizeJob, kind: str, saved: Path | None, staged: Path) -> Path:
     """The float model the int8 one is compared against, in the backend's own format."""
     if job.backend == "tflite":
         if kind == "tflite":
             return job.model
-        target = Path(job.out_dir) / exporter.artifact_name(job.model, "tflite")
-        from edgepose import atomic
-
+        target = staged / exporter.artifact_name(job.model, "tflite")
         atomic.write_bytes(target, exporter.tflite_from_saved_model(saved, "tflite"))
         return target
-    return exporter.export_model(job.model, "onnx", job.out_dir).path
+    return exporter.export_model(job.model, "onnx", staged).path
 
 
 def _reference_runner(model: Path, kind: str, float_path: Path) -> Runner:
@@ -133,19 +134,19 @@ def _reference_runner(model: Path, kind: str, float_path: Path) -> Runner:
     return open_runner(model if kind in ("keras", "h5") else float_path)
 
 
-def _int8_artifact(job: QuantizeJob, kind: str, saved: Path | None, float_path: Path, inputs: np.ndarray) -> Path:
+def _int8_artifact(
+    job: QuantizeJob, kind: str, saved: Path | None, float_path: Path, inputs: np.ndarray, staged: Path
+) -> Path:
     stem = Path(job.model).name.split(".")[0] or "model"
-    from edgepose import atomic
-
     if job.backend == "tflite":
-        target = Path(job.out_dir) / f"{stem}_int8.tflite"
+        target = staged / f"{stem}_int8.tflite"
         if saved is not None:
             data = quantize_saved_model(saved, inputs, job.tflite, job.model)
         else:
             data = quantize_tflite_file(job.model, inputs, job.tflite)
         atomic.write_bytes(target, data)
         return target
-    target = Path(job.out_dir) / f"{stem}_int8.onnx"
+    target = staged / f"{stem}_int8.onnx"
     quantize_onnx(float_path, target, inputs, job.onnx)
     return target
 
