@@ -84,3 +84,28 @@ def image_folder(folder: Path, count: int = 12, seed: int = 0) -> Path:
         shape = (60 + 9 * index, 80 + 5 * index, 3)
         cv2.imwrite(str(sub / f"frame_{index:02d}.jpg"), rng.integers(0, 255, shape, dtype=np.uint8))
     return folder
+
+
+def small_tflite(path: Path, int8: bool, size: int = 32) -> Path:
+    """A conv-depthwise-conv heatmap model on a ``size``² RGB input, float32 or full-integer int8: small enough
+    that a benchmark through a slow or lossy link stays quick."""
+    import keras
+    import tensorflow as tf
+    from keras import layers
+
+    keras.utils.set_random_seed(3)
+    image = keras.Input((size, size, 3), name="image")
+    x = layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(image)
+    x = layers.DepthwiseConv2D(3, padding="same", activation="relu")(x)
+    model = keras.Model(image, layers.Conv2D(5, 1, name="heatmaps")(x))
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if int8:
+        rng = np.random.default_rng(4)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: (
+            [rng.uniform(0, 1, (1, size, size, 3)).astype(np.float32)] for _ in range(8)
+        )
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = converter.inference_output_type = tf.int8
+    path.write_bytes(converter.convert())
+    return path

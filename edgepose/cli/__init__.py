@@ -12,6 +12,7 @@ import typer
 
 from edgepose import __version__
 from edgepose.cli import (
+    benchmark_cmd,
     config_cmd,
     data_cmd,
     demo_cmd,
@@ -21,6 +22,7 @@ from edgepose.cli import (
     models_cmd,
     quantize_cmd,
     quiet_tensorflow,
+    report_cmd,
     targets_cmd,
     train_cmd,
 )
@@ -56,11 +58,14 @@ app.command("export")(export_cmd.export)
 app.command("quantize")(quantize_cmd.quantize)
 app.command("inspect")(export_cmd.inspect)
 app.command("models")(models_cmd.models)
+app.command("benchmark")(benchmark_cmd.benchmark)
+app.command("deploy")(benchmark_cmd.deploy)
 app.command("doctor")(doctor_cmd.doctor)
 app.command("demo")(demo_cmd.demo)
 app.add_typer(targets_cmd.app, name="targets")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(data_cmd.app, name="data")
+app.add_typer(report_cmd.app, name="report")
 
 
 def main(argv: list[str] | None = None) -> int:

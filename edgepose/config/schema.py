@@ -296,7 +296,11 @@ class Benchmark(Section):
     threads: int = Field(1, ge=1)
     baud: int = Field(921600, ge=1200)
     timeout_s: float = Field(10.0, gt=0.0)
-    output_tolerance: float = Field(0.0, ge=0.0, description="max abs difference allowed in the output check")
+    output_tolerance: float | None = Field(
+        None,
+        ge=0.0,
+        description="max abs difference allowed in the output check; null: exact for integer outputs, 1e-4 for float",
+    )
     fail_over: float | None = Field(None, gt=0.0, description="report compare: % slower that fails")
 
 

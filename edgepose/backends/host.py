@@ -1,0 +1,25 @@
+"""The ``host`` target: the board agent as a local subprocess, talking over its stdin/stdout.
+
+It runs the very file that is copied to Linux boards, with this Python, so the host is measured the same
+way as a Raspberry Pi and serves as the reference the other targets are compared against.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from edgepose import agent
+from edgepose.bench.links import ProcessLink
+
+AGENT = Path(agent.__file__)
+
+
+def agent_command(python: str, agent_path: str, model: str, runtime: str | None, threads: int, board: str) -> list:
+    command = [python, agent_path, model, "--stdio", "--threads", str(threads), "--board", board]
+    return command + (["--runtime", runtime] if runtime else [])
+
+
+def open_link(model: Path, runtime: str | None, threads: int, board: str = "host") -> ProcessLink:
+    command = agent_command(sys.executable, str(AGENT), str(Path(model).resolve()), runtime, threads, board)
+    return ProcessLink(command, f"the host agent ({Path(model).name})")

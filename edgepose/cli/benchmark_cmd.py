@@ -1,0 +1,152 @@
+"""``edgepose benchmark MODEL --target NAME`` and ``edgepose deploy MODEL --target NAME --ssh user@host``."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime
+from pathlib import Path
+
+import typer
+
+from edgepose import console
+from edgepose.cli.common import CONFIG_OPTION, OVERRIDES_ARGUMENT, resolve_config
+
+TARGET_OPTION = typer.Option("host", "--target", "-t", help="Board name (see `edgepose targets list`).")
+SSH_OPTION = typer.Option(None, "--ssh", help="user@host (or an ssh config Host) of a Linux board.")
+SSH_CONFIG_OPTION = typer.Option(None, "--ssh-config", help="An ssh config file (ssh -F), besides ~/.ssh/config.")
+RUNTIME_OPTION = typer.Option(None, "--runtime", help="litert or onnxruntime (default: by the model file).")
+
+
+def benchmark(
+    model: Path = typer.Argument(..., help="The .tflite or .onnx artifact to measure."),
+    overrides: list[str] | None = OVERRIDES_ARGUMENT,
+    target: str = TARGET_OPTION,
+    port: str | None = typer.Option(
+        None, "--port", "-p", help="Serial device or pyserial URL (socket://, rfc2217://)."
+    ),
+    ssh: str | None = SSH_OPTION,
+    ssh_config: Path | None = SSH_CONFIG_OPTION,
+    runtime: str | None = RUNTIME_OPTION,
+    threads: int | None = typer.Option(None, "--threads", min=1, help="Runtime threads (default: benchmark.threads)."),
+    warmup: int | None = typer.Option(None, "--warmup", min=0, help="Untimed runs first (default 10)."),
+    runs: int | None = typer.Option(None, "--runs", "-n", min=1, help="Timed runs (default 100)."),
+    min_time: float | None = typer.Option(None, "--min-time", min=0.0, help="Keep timing at least this many s."),
+    baud: int | None = typer.Option(None, "--baud", help="Serial baud rate (default 921600)."),
+    timeout: float | None = typer.Option(None, "--timeout", help="Seconds to wait for a reply (default 10)."),
+    tolerance: float | None = typer.Option(
+        None, "--tolerance", help="Output check: max abs difference allowed (default: exact for int8, 1e-4 float)."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Report JSON (default reports/<model>-<target>-<time>.json).", dir_okay=False
+    ),
+    config: Path | None = CONFIG_OPTION,
+) -> None:
+    """Measure latency, memory and outputs of MODEL on a target, and write one report JSON."""
+    from edgepose.bench.artifact import artifact_format
+    from edgepose.bench.harness import Settings
+    from edgepose.bench.harness import benchmark as run_benchmark
+    from edgepose.bench.report import write_report
+
+    settings = resolve_config(config, overrides).benchmark
+    artifact_format(model)  # a clear error before anything is started
+    board, client, target_info = _connect(
+        model, target, port, ssh, ssh_config, runtime, threads or settings.threads, baud or settings.baud,
+        timeout or settings.timeout_s,
+    )  # fmt: skip
+    measure = Settings(
+        warmup=settings.warmup if warmup is None else warmup,
+        runs=runs or settings.runs,
+        min_time_s=settings.min_time_s if min_time is None else min_time,
+        timeout_s=timeout or settings.timeout_s,
+        tolerance=tolerance if tolerance is not None else settings.output_tolerance,
+    )
+    with client.link:
+        try:
+            with console.err.status(f"benchmarking {model.name} on {target} through {client.link.name}") as status:
+                report = run_benchmark(client, model, target_info, measure, progress=status.update)
+        except KeyboardInterrupt:
+            _leave_known_state(client)
+            raise
+    path = out or Path("reports") / f"{model.stem}-{target}-{datetime.now():%Y%m%d-%H%M%S}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_report(report, path)
+    show_report(report)
+    console.out.print(f"report: {path}", soft_wrap=True)
+    if not report["output_check"]["passed"]:
+        console.warn("the outputs read back from the device differ from the host reference (see output check)")
+
+
+def _connect(model, target, port, ssh, ssh_config, runtime, threads, baud, timeout):
+    from edgepose.bench.client import Client
+    from edgepose.bench.harness import Target
+    from edgepose.bench.links import open_serial
+    from edgepose.boards import find_board
+    from edgepose.errors import BoardError
+
+    board = find_board(target)
+    info = Target(board.name, board.backend, board.description)
+    if board.backend == "host" and port is None:
+        from edgepose.backends import host
+
+        link = host.open_link(model, runtime, threads)
+    elif board.backend == "rpi" and port is None:
+        from edgepose.backends import rpi
+
+        if not ssh:
+            raise BoardError(f"target '{target}' is a Linux board: give --ssh user@host, or --port if it serves a UART")
+        link = rpi.open_link(rpi.Remote(ssh, board, ssh_config), model, runtime, threads)
+        info.link = f"ssh {ssh}"
+    elif board.backend in ("host", "rpi", "stm32"):
+        link = open_serial(port, baud)
+    else:
+        raise BoardError(f"target '{target}' ({board.backend}) cannot be benchmarked by this edgepose version")
+    info.reference_runtime = runtime
+    return board, Client(link, timeout=min(timeout, 2.0)), info
+
+
+def _leave_known_state(client) -> None:
+    """Ctrl-C: tell the device to drop its input and results, so the next run starts clean."""
+    client.retries = 1
+    with contextlib.suppress(Exception):  # best effort on the way out; the interruption is what matters
+        client.reset()
+
+
+def deploy(
+    model: Path = typer.Argument(..., help="The .tflite or .onnx artifact to copy to the board."),
+    target: str = TARGET_OPTION,
+    ssh: str = typer.Option(..., "--ssh", help="user@host (or an ssh config Host) of the board."),
+    ssh_config: Path | None = SSH_CONFIG_OPTION,
+    setup: bool = typer.Option(False, "--setup", help="Create a venv on the board with numpy and the runtime."),
+    runtime: str = typer.Option("litert", "--runtime", help="Runtime --setup installs: litert or onnxruntime."),
+) -> None:
+    """Copy the model and the board agent to a Linux board over ssh (scp), optionally setting up its runtime."""
+    from edgepose.backends import rpi
+    from edgepose.bench.artifact import artifact_format
+    from edgepose.boards import find_board
+    from edgepose.errors import BoardError
+
+    artifact_format(model)
+    board = find_board(target)
+    if board.backend != "rpi":
+        raise BoardError(f"target '{target}' is a {board.backend} board; deploy is for Linux boards (rpi)")
+    remote = rpi.Remote(ssh, board, ssh_config)
+    with console.err.status(f"copying to {ssh}:{board.linux.workdir}"):
+        copied = rpi.deploy(remote, model, setup, runtime)
+    console.out.print(f"deployed {', '.join(copied)} to {ssh}:{board.linux.workdir}", soft_wrap=True)
+
+
+def show_report(report: dict) -> None:
+    latency, model, runtime = report["latency_us"], report["model"], report["runtime"]
+    rows = [
+        ("model", f"{model['name']} ({model.get('format')}, {model.get('kind')}), sha256 {model['sha256'][:12]}"),
+        ("target", f"{report['target']['name']} via {report['target'].get('link')}"),
+        ("runtime", f"{runtime.get('name')} {runtime.get('version', '')} threads={runtime.get('threads')}"),
+        ("runs", f"{report['settings']['runs']} after {report['settings']['warmup']} warmup"),
+        *[(key, f"{latency[key]:,.1f} µs") for key in ("min", "p50", "p90", "p99", "max", "mean", "std")],
+        ("throughput", f"{latency['throughput_ips']} inferences/s"),
+        ("first inference", f"{report.get('first_inference_us')} µs"),
+        ("load", f"{report.get('load_ms')} ms"),
+        *[(key, console.human_bytes(value)) for key, value in (report.get("memory") or {}).items() if value],
+        ("output check", "pass" if report["output_check"]["passed"] else "FAIL"),
+    ]
+    console.out.print(console.table(None, ("", ""), rows))
