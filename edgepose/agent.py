@@ -27,6 +27,7 @@ import struct
 import sys
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 PROTOCOL_VERSION = 1
@@ -68,10 +69,11 @@ BLOB_INFO, BLOB_INPUT, BLOB_OUTPUT, BLOB_TIMINGS, BLOB_PROFILE = 0, 1, 2, 3, 4
 # ERROR codes.
 E_BAD_REQUEST, E_VERSION, E_UNKNOWN_TYPE, E_BAD_BLOB, E_RANGE, E_NOT_READY, E_RUNTIME, E_TOO_LARGE = range(1, 9)
 E_DAMAGED = 9  # a NAK: the frame with this sequence number arrived with a bad CRC-32; send it again
+E_ABORTED = 10  # INFER stopped by a RESET that arrived while it ran
 ERROR_NAMES = {
     E_BAD_REQUEST: "bad request", E_VERSION: "protocol version", E_UNKNOWN_TYPE: "unknown message type",
     E_BAD_BLOB: "no such blob", E_RANGE: "offset out of range", E_NOT_READY: "input not complete",
-    E_RUNTIME: "inference failed", E_TOO_LARGE: "too large", E_DAMAGED: "damaged frame",
+    E_RUNTIME: "inference failed", E_TOO_LARGE: "too large", E_DAMAGED: "damaged frame", E_ABORTED: "aborted",
 }  # fmt: skip
 
 # Payload layouts, little-endian.
@@ -410,6 +412,9 @@ class Agent:
         self.timings = b""
         self._info_bytes = b""
         self._last: tuple[int, int, bytes] | None = None  # (seq, type, encoded reply)
+        # Asked between runs of a long INFER (about every 50 ms, outside the timed region): True when a
+        # RESET has arrived, so that a host interrupted with Ctrl-C finds the agent idle and cleared.
+        self.reset_requested: Callable[[], bool] = lambda: False
 
     def info(self) -> dict:
         timer_resolution = time.get_clock_info("perf_counter").resolution
@@ -513,7 +518,12 @@ class Agent:
             for index, data in enumerate(self.inputs):
                 self.model.set_input(index, bytes(data))
             ticks = []
+            polled = time.perf_counter_ns()
             for run in range(warmup + runs):
+                if time.perf_counter_ns() - polled > 50_000_000:
+                    if self.reset_requested():
+                        return error_frame(seq, E_ABORTED, f"RESET after {len(ticks)} of {runs} timed runs")
+                    polled = time.perf_counter_ns()
                 start = time.perf_counter_ns()
                 self.model.invoke()
                 elapsed = time.perf_counter_ns() - start
@@ -532,12 +542,20 @@ def serve(agent: Agent, link: FdLink) -> None:
     """Answer requests until the link closes. INFER is acknowledged with STARTED before it runs, so the host
     can tell a lost request (retry soon) from a long inference (wait)."""
     parser = FrameParser()
+    pending: list[Frame] = []  # requests that arrived while an INFER ran
+
+    def reset_requested() -> bool:
+        with contextlib.suppress(EOFError):
+            pending.extend(parser.feed(link.read(0)))
+        return any(frame.type == RESET for frame in pending)
+
+    agent.reset_requested = reset_requested
     while True:
         try:
-            data = link.read(None)
+            data = b"" if pending else link.read(None)
         except EOFError:
             return
-        frames = parser.feed(data)
+        frames, pending[:] = pending + parser.feed(data), []
         for kind, seq in parser.damaged:
             if kind < 0x80:  # a request: ask for it again now rather than let the host time out
                 link.write(error_frame(seq, E_DAMAGED, NAMES.get(kind, "request")).encode())

@@ -163,6 +163,9 @@ class Client:
         return self.read_blob(BLOB_OUTPUT, index)
 
     def reset(self) -> None:
+        """Drop the device's input and results (and stop an INFER in progress: the device polls for RESET
+        between runs). Waits the full timeout: a device in the middle of a run answers late."""
+        self._latency = None
         self.request(RESET, b"", RESET_OK)
 
     def read_blob(self, blob: int, index: int = 0, size_hint: int | None = None) -> bytes:

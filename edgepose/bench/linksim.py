@@ -31,7 +31,7 @@ class SerialWire:
             tty.setraw(fd)  # no echo, no newline translation: a byte is a byte
         self.host_port = os.ttyname(self._host_slave)
         self.device_port = os.ttyname(self._device_slave)
-        self.corrupted = self.dropped = 0
+        self.carried = self.corrupted = self.dropped = 0  # bytes
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._carry, daemon=True, name="serial-wire")
 
@@ -77,6 +77,7 @@ class SerialWire:
         return done
 
     def _damage(self, data: bytes) -> bytes:
+        self.carried += len(data)
         if not (self.corrupt or self.drop):
             return data
         out = bytearray()

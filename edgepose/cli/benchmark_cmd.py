@@ -106,7 +106,7 @@ def _connect(model, target, port, ssh, ssh_config, runtime, threads, baud, timeo
 
 def _leave_known_state(client) -> None:
     """Ctrl-C: tell the device to drop its input and results, so the next run starts clean."""
-    client.retries = 1
+    client.retries = 2
     with contextlib.suppress(Exception):  # best effort on the way out; the interruption is what matters
         client.reset()
 
