@@ -501,8 +501,10 @@ class Agent:
             return error_frame(seq, E_TOO_LARGE, f"input {index} is {len(buffer)} bytes, not {total}")
         if offset + len(data) > total:
             return error_frame(seq, E_RANGE, f"bytes {offset}..{offset + len(data)} of {total}")
-        # Bytes past a gap (an earlier frame was lost) are not kept: the count in the reply tells the host
-        # where to resume, as in go-back-N.
+        # Offset 0 starts the upload again. Bytes past a gap (an earlier frame was lost) are not kept: the
+        # count in the reply tells the host where to resume, as in go-back-N.
+        if offset == 0:
+            self.received[index] = 0
         if offset <= self.received[index]:
             buffer[offset : offset + len(data)] = data
             self.received[index] = max(self.received[index], offset + len(data))

@@ -164,6 +164,8 @@ def test_writes_past_a_gap_are_not_kept_and_the_count_says_where_to_resume(agent
     assert wire.unpack(wire.WRITTEN_LAYOUT, first) == (6,) and wire.unpack(wire.WRITTEN_LAYOUT, rest) == (12,)
     back = _ask(agent, Frame(wire.READ, 4, wire.READ_LAYOUT.pack(wire.BLOB_INPUT, 0, 0, 100)))
     assert wire.unpack(wire.DATA_LAYOUT, back, tail=True) == (0, 12, data)
+    again = _ask(agent, Frame(wire.WRITE, 5, wire.WRITE_LAYOUT.pack(wire.BLOB_INPUT, 0, 0, 12) + data[:6]))
+    assert wire.unpack(wire.WRITTEN_LAYOUT, again) == (6,)  # offset 0 starts a new upload
 
 
 def test_infer_needs_the_whole_input_and_a_repeat_is_answered_without_running_again(agent):

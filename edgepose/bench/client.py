@@ -207,7 +207,7 @@ class Client:
                 if reply is None:
                     wait = min(wait * 1.5, max(self.timeout, wait))  # a slow device gets more time, up to the timeout
                 continue
-            if attempt == 0 and reply.type != INFERRED:  # only an unambiguous round trip is a sample (Karn)
+            if attempt == 0 and kind not in (HELLO, INFER):  # an unambiguous, quick round trip (Karn)
                 self._measured(time.monotonic() - sent - transfer)
             self._succeeded()
             return self._raise_for(reply, kind, expect)

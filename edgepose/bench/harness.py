@@ -46,6 +46,7 @@ def benchmark(client: Client, model: Path, target: Target, settings: Settings, p
     """Measure ``model`` on the device behind ``client``; returns the report (nothing written)."""
     model = Path(model)
     info = client.hello()
+    client.retried = 0  # count the link's health from here: HELLOs unanswered while a device boots are not
     _same_model(info, model, client.link.name)
     inputs = artifact.random_inputs(info["inputs"], settings.seed)
 
@@ -114,4 +115,3 @@ def _same_model(info: dict, model: Path, port: str) -> None:
             f"{port} runs {info['model'].get('name', 'another model')} (sha256 {reported[:12]}…), not {model}; "
             "deploy or flash this model first"
         )
-
