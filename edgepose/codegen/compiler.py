@@ -1,0 +1,104 @@
+"""``edgepose compile``'s library side: a ``.tflite`` file → a folder of generated C, and a host build of
+it for checking against the reference interpreter.
+
+The whole model is checked before anything is written: every op that cannot be lowered is listed in one
+error (as ST's ``analyze`` does), and the folder is written to a temporary sibling and renamed, so a
+failed run never leaves a half-generated folder behind.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+
+from edgepose.atomic import atomic_directory
+from edgepose.codegen.emit import emit
+from edgepose.codegen.graph import Graph, read_graph
+from edgepose.codegen.lower import lower
+from edgepose.codegen.planner import plan_memory
+from edgepose.errors import EdgeposeError, UnsupportedOpError
+
+SUMMARY = "network.json"
+
+
+@dataclass
+class Compiled:
+    folder: Path
+    layers: int
+    macs: int
+    arena_bytes: int
+    input_bytes: int
+    output_bytes: int
+    weights_bytes: int
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "folder": str(self.folder)}
+
+
+def generate(model: Path, out: Path, lut_source=None) -> Compiled:
+    """Generate the C folder ``out`` for ``model``; raises UnsupportedOpError listing every missing op."""
+    model = Path(model)
+    graph = read_graph(model)
+    _check_io(graph, model)
+    steps, problems = lower(graph, lut_source)
+    if problems:
+        raise UnsupportedOpError(
+            f"{model}: {len(problems)} op(s) cannot be compiled: " + "; ".join(problems) + ". Nothing was written."
+        )
+    plan = plan_memory(graph, steps)
+    files = emit(graph, steps, plan, model.stem)
+    weights = sum(c.values.nbytes for s in steps for c in s.constants)
+    compiled = Compiled(
+        Path(out),
+        len(steps),
+        sum(s.macs for s in steps),
+        plan.arena_bytes,
+        plan.input_bytes,
+        plan.output_bytes,
+        weights,
+    )
+    files[SUMMARY] = json.dumps(
+        {**compiled.to_dict(), "model": model.name, "layers_detail": _layers(graph, steps)}, indent=2
+    )
+    with atomic_directory(Path(out)) as tmp:
+        for name, text in files.items():
+            (tmp / name).write_text(text)
+    return compiled
+
+
+def _layers(graph: Graph, steps) -> list[dict]:
+    return [
+        {"index": i, "op": s.op.kind, "output": graph.tensors[s.op.outputs[0]].name, "macs": s.macs}
+        for i, s in enumerate(steps)
+    ]
+
+
+def _check_io(graph: Graph, model: Path) -> None:
+    for t in graph.inputs + graph.outputs:
+        tensor = graph.tensors[t]
+        if tensor.dtype not in ("INT8", "FLOAT32"):
+            raise UnsupportedOpError(
+                f"{model}: model input/output '{tensor.name}' is {tensor.dtype.lower()}; quantize with int8 or "
+                "float32 input and output types"
+            )
+
+
+def build_host(folder: Path, build_dir: Path, poison: bool = False, cc: str = "gcc") -> Path:
+    """Compile the generated folder with the host harness into an executable; returns its path."""
+    if shutil.which(cc) is None:
+        raise EdgeposeError(f"'{cc}' not found: install a C compiler (apt-get install gcc) to build generated code")
+    build_dir.mkdir(parents=True, exist_ok=True)
+    harness = resources.files("edgepose.codegen") / "kernels" / "ep_host_main.c"
+    exe = build_dir / ("network_poison" if poison else "network")
+    sources = sorted(str(p) for p in Path(folder).glob("*.c"))
+    command = [cc, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter", "-I", str(folder)]
+    command += ["-DEP_POISON_DEAD"] if poison else []
+    command += [*sources, str(harness), "-lm", "-o", str(exe)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode:
+        raise EdgeposeError(f"{folder}: generated code does not compile: {result.stderr.strip()[:2000]}")
+    return exe

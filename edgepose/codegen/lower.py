@@ -1,0 +1,513 @@
+"""Lowering: each TFLite operator becomes one kernel call with its requantization parameters computed
+here, once, exactly as TFLite's Prepare functions compute them.
+
+A ``Step`` holds the C statement (tensor pointers as ``{T<index>}`` placeholders, filled in by the
+emitter once the memory plan is known), the constant arrays it needs, and what the memory planner must
+know: scratch bytes, whether the output may overwrite its input (elementwise ops), and whether the output
+is only a new view of the input (reshape). Anything that cannot be lowered is collected, not raised one by
+one, so the user sees every missing piece at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edgepose.codegen import fixedpoint as fp
+from edgepose.codegen.graph import Graph, Operator, Tensor
+
+SUPPORTED_OPS = (
+    "ADD",
+    "AVERAGE_POOL_2D",
+    "CONCATENATION",
+    "CONV_2D",
+    "DEPTHWISE_CONV_2D",
+    "DEQUANTIZE",
+    "EXPAND_DIMS",
+    "FULLY_CONNECTED",
+    "HARD_SWISH",
+    "LOGISTIC",
+    "MAX_POOL_2D",
+    "MEAN",
+    "MUL",
+    "PAD",
+    "PADV2",
+    "QUANTIZE",
+    "RELU",
+    "RELU6",
+    "RELU_N1_TO_1",
+    "RESHAPE",
+    "RESIZE_BILINEAR",
+    "RESIZE_NEAREST_NEIGHBOR",
+    "SQUEEZE",
+    "TANH",
+    "TRANSPOSE_CONV",
+)
+LUT_OPS = ("HARD_SWISH", "LOGISTIC", "TANH")  # tables taken from the reference interpreter
+VIEW_OPS = ("RESHAPE", "SQUEEZE", "EXPAND_DIMS")
+_SAME, _VALID = 0, 1
+
+
+class Unsupported(Exception):
+    """One op that cannot be lowered, and why."""
+
+
+@dataclass
+class Constant:
+    name: str
+    ctype: str  # "int8_t", "int32_t", ...
+    values: np.ndarray
+
+
+@dataclass
+class Step:
+    op: Operator
+    code: str
+    constants: list[Constant] = field(default_factory=list)
+    scratch_bytes: int = 0
+    overlap: dict[int, int] | None = None  # input position -> D: the output may start D bytes below it
+    view: bool = False  # the output is the input's bytes under another shape: no code, shared memory
+    macs: int = 0
+
+
+def lower(graph: Graph, lut_source=None) -> tuple[list[Step], list[str]]:
+    """Steps for every operator, and one line per operator that could not be lowered."""
+    steps, problems = [], []
+    for op in graph.operators:
+        try:
+            steps.append(_lower_op(graph, op, lut_source))
+        except Unsupported as exc:
+            problems.append(f"op {op.index} {op.kind}: {exc}")
+    return steps, problems
+
+
+def _lower_op(graph: Graph, op: Operator, lut_source) -> Step:
+    if op.kind not in SUPPORTED_OPS:
+        raise Unsupported("not supported by the code generator")
+    if op.kind in VIEW_OPS:
+        return Step(op, "", view=True)
+    handler = _HANDLERS.get(op.kind)
+    if op.kind in LUT_OPS:
+        return _lut_step(graph, op, _reference_table(graph, op, lut_source))
+    return handler(graph, op)
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def _t(graph: Graph, op: Operator, position: int, kind: str = "input") -> Tensor:
+    indices = op.inputs if kind == "input" else op.outputs
+    if position >= len(indices) or indices[position] < 0:
+        raise Unsupported(f"missing {kind} {position}")
+    return graph.tensors[indices[position]]
+
+
+def _int8(*tensors: Tensor) -> None:
+    for t in tensors:
+        if t.dtype != "INT8":
+            raise Unsupported(f"tensor '{t.name}' is {t.dtype.lower()}; only int8 activations are supported")
+        if len(t.scale) == 0:
+            raise Unsupported(f"tensor '{t.name}' has no quantization parameters")
+
+
+def _scale(t: Tensor) -> float:
+    return float(t.scale[0])
+
+
+def _zp(t: Tensor) -> int:
+    return int(t.zero_point[0]) if len(t.zero_point) else 0
+
+
+def _shape4(t: Tensor) -> tuple[int, int, int, int]:
+    if len(t.shape) > 4:
+        raise Unsupported(f"tensor '{t.name}' has rank {len(t.shape)}; at most 4 is supported")
+    return tuple([1] * (4 - len(t.shape)) + list(t.shape))
+
+
+def _c_shape(shape) -> str:
+    n, h, w, c = shape
+    return f"{{{n}, {h}, {w}, {c}}}"
+
+
+def _padding(padding: int, stride: int, dilation: int, in_size: int, filter_size: int) -> int:
+    """TFLite's ComputePaddingHeightWidth for one axis: the leading pad."""
+    effective = (filter_size - 1) * dilation + 1
+    out_size = (in_size + stride - 1) // stride if padding == _SAME else (in_size + stride - effective) // stride
+    total = max(0, (out_size - 1) * stride + effective - in_size)
+    return total // 2 if padding == _SAME else 0
+
+
+def _activation(op: Operator, out: Tensor) -> tuple[int, int]:
+    activation = int(op.options.get("fusedActivationFunction", 0))
+    if activation not in (0, 1, 2, 3):
+        raise Unsupported(f"fused activation {activation} is not supported (none, RELU, RELU_N1_TO_1, RELU6 are)")
+    return fp.activation_range(activation, _scale(out), _zp(out))
+
+
+def _per_channel_multipliers(name: str, real: np.ndarray) -> list[Constant]:
+    pairs = [fp.quantize_multiplier(float(r)) for r in real]
+    return [
+        Constant(f"{name}_multiplier", "int32_t", np.array([m for m, _ in pairs], np.int32)),
+        Constant(f"{name}_shift", "int32_t", np.array([s for _, s in pairs], np.int32)),
+    ]
+
+
+def _conv_scales(inp: Tensor, weights: Tensor, out: Tensor, channels: int) -> np.ndarray:
+    scales = weights.scale if weights.per_channel else np.repeat(weights.scale[:1], channels)
+    if len(scales) != channels:
+        raise Unsupported(f"weights '{weights.name}' have {len(scales)} scales for {channels} channels")
+    # double(input_scale) * double(filter_scale) / double(output_scale), as PopulateConvolutionQuantizationParams
+    return np.array([float(inp.scale[0]) * float(s) / float(out.scale[0]) for s in scales])
+
+
+def _weights(graph: Graph, op: Operator, position: int) -> Tensor:
+    w = _t(graph, op, position)
+    if not w.is_constant:
+        raise Unsupported(f"weights '{w.name}' are not constant")
+    if w.dtype != "INT8":
+        raise Unsupported(f"weights '{w.name}' are {w.dtype.lower()}; int8 weights are supported")
+    if np.any(w.zero_point != 0):
+        raise Unsupported(f"weights '{w.name}' have a non-zero zero point (the int8 spec requires 0)")
+    return w
+
+
+def _bias(graph: Graph, op: Operator, position: int, name: str) -> tuple[str, list[Constant]]:
+    if position >= len(op.inputs) or op.inputs[position] < 0:
+        return "0", []
+    b = graph.tensors[op.inputs[position]]
+    if not b.is_constant or b.dtype != "INT32":
+        raise Unsupported(f"bias '{b.name}' must be a constant int32 tensor, it is {b.dtype.lower()}")
+    return f"{name}_bias", [Constant(f"{name}_bias", "int32_t", b.data.reshape(-1))]
+
+
+# ---------------------------------------------------------------------------------------------- ops
+
+
+def _conv(graph: Graph, op: Operator) -> Step:
+    return _convolution(graph, op, depthwise=False)
+
+
+def _depthwise(graph: Graph, op: Operator) -> Step:
+    return _convolution(graph, op, depthwise=True)
+
+
+def _convolution(graph: Graph, op: Operator, depthwise: bool) -> Step:
+    """CONV_2D (filter ``[oc, kh, kw, ic / groups]``) and DEPTHWISE_CONV_2D (filter ``[1, kh, kw, oc]``)."""
+    inp, out = _t(graph, op, 0), _t(graph, op, 0, "output")
+    _int8(inp, out)
+    w = _weights(graph, op, 1)
+    name = f"op{op.index}"
+    _, h, wd, c = _shape4(inp)
+    if depthwise:
+        _, kh, kw, oc = w.shape
+        if oc % c:
+            raise Unsupported(f"{oc} output channels are not a multiple of {c} input channels")
+        multiplier, groups, window = oc // c, 1, 1
+    else:
+        oc, kh, kw, window = w.shape
+        if c % window:
+            raise Unsupported(f"input depth {c} is not a multiple of the filter depth {window}")
+        multiplier, groups = 1, c // window
+    o = op.options
+    sh, sw, dh, dw = o["strideH"], o["strideW"], o.get("dilationHFactor", 1), o.get("dilationWFactor", 1)
+    pad_h, pad_w = _padding(o["padding"], sh, dh, h, kh), _padding(o["padding"], sw, dw, wd, kw)
+    bias, bias_constants = _bias(graph, op, 2, name)
+    act_min, act_max = _activation(op, out)
+    params = (
+        f"{{{_c_shape(_shape4(inp))}, {_c_shape(_shape4(out))}, {kh}, {kw}, {sh}, {sw}, {dh}, {dw}, {pad_h}, "
+        f"{pad_w}, {-_zp(inp)}, {_zp(out)}, {act_min}, {act_max}, {multiplier}, {groups}}}"
+    )
+    constants = [Constant(f"{name}_weights", "int8_t", w.data.reshape(-1)), *bias_constants]
+    constants += _per_channel_multipliers(name, _conv_scales(inp, w, out, oc))
+    kernel = "ep_depthwise_conv2d_s8" if depthwise else "ep_conv2d_s8"
+    code = (
+        f"static const ep_conv_params {name}_params = {params};\n"
+        f"{kernel}(&{name}_params, {{T{inp.index}}}, {name}_weights, {bias}, {name}_multiplier, "
+        f"{name}_shift, {{T{out.index}}});"
+    )
+    distance = _window_distance(inp, out, sh, pad_h)
+    return Step(op, code, constants, macs=out.size * kh * kw * window, overlap=distance)
+
+
+def _transpose_conv(graph: Graph, op: Operator) -> Step:
+    inp, out = _t(graph, op, 2), _t(graph, op, 0, "output")
+    _int8(inp, out)
+    w = _weights(graph, op, 1)
+    name = f"op{op.index}"
+    oc, kh, kw, ic = w.shape
+    _, oh, ow, _ = _shape4(out)
+    o = op.options
+    sh, sw = o["strideH"], o["strideW"]
+    bias, bias_constants = _bias(graph, op, 3, name)
+    act_min, act_max = _activation(op, out)
+    # TFLite computes the padding as if the output were the input of a forward convolution
+    params = (
+        f"{{{_c_shape(_shape4(inp))}, {_c_shape(_shape4(out))}, {kh}, {kw}, {sh}, {sw}, 1, 1, "
+        f"{_padding(o['padding'], sh, 1, oh, kh)}, {_padding(o['padding'], sw, 1, ow, kw)}, "
+        f"{-_zp(inp)}, {_zp(out)}, {act_min}, {act_max}, 1, 1}}"
+    )
+    constants = [Constant(f"{name}_weights", "int8_t", w.data.reshape(-1)), *bias_constants]
+    constants += _per_channel_multipliers(name, _conv_scales(inp, w, out, oc))
+    code = (
+        f"static const ep_conv_params {name}_params = {params};\n"
+        f"ep_transpose_conv2d_s8(&{name}_params, {{T{inp.index}}}, {name}_weights, {bias}, {name}_multiplier, "
+        f"{name}_shift, (int32_t *){{SCRATCH}}, {{T{out.index}}});"
+    )
+    return Step(op, code, constants, scratch_bytes=4 * out.size, macs=inp.size * kh * kw * oc)
+
+
+def _fully_connected(graph: Graph, op: Operator) -> Step:
+    inp, out = _t(graph, op, 0), _t(graph, op, 0, "output")
+    _int8(inp, out)
+    w = _weights(graph, op, 1)
+    name = f"op{op.index}"
+    units, depth = w.shape
+    bias, bias_constants = _bias(graph, op, 2, name)
+    act_min, act_max = _activation(op, out)
+    if w.per_channel:
+        real = np.array([float(inp.scale[0]) * float(s) / float(out.scale[0]) for s in w.scale])
+    else:  # GetQuantizedConvolutionMultipler: the scales are multiplied in float32 first
+        product = float(np.float32(inp.scale[0]) * np.float32(w.scale[0]))
+        real = np.full(units, product / float(out.scale[0]))
+    params = f"{{{inp.size // depth}, {depth}, {units}, {-_zp(inp)}, {_zp(out)}, {act_min}, {act_max}}}"
+    constants = [Constant(f"{name}_weights", "int8_t", w.data.reshape(-1)), *bias_constants]
+    constants += _per_channel_multipliers(name, real)
+    code = (
+        f"static const ep_fc_params {name}_params = {params};\n"
+        f"ep_fully_connected_s8(&{name}_params, {{T{inp.index}}}, {name}_weights, {bias}, {name}_multiplier, "
+        f"{name}_shift, {{T{out.index}}});"
+    )
+    return Step(op, code, constants, macs=out.size * depth)
+
+
+def _binary(graph: Graph, op: Operator) -> Step:
+    a, b, out = _t(graph, op, 0), _t(graph, op, 1), _t(graph, op, 0, "output")
+    _int8(a, b, out)
+    name = f"op{op.index}"
+    act_min, act_max = _activation(op, out)
+    sa, sb, so = _scale(a), _scale(b), _scale(out)
+    if op.kind == "ADD":
+        left_shift = 20
+        twice_max = 2 * max(sa, sb)
+        m1, s1 = fp.quantize_multiplier(sa / twice_max)
+        m2, s2 = fp.quantize_multiplier(sb / twice_max)
+        mo, so_shift = fp.quantize_multiplier(twice_max / ((1 << left_shift) * so))
+    else:
+        left_shift, m1, s1, m2, s2 = 0, 0, 0, 0, 0
+        mo, so_shift = fp.quantize_multiplier(sa * sb / so)
+    shapes = [_shape4(t) for t in (a, b, out)]
+    for shape in shapes[:2]:
+        if any(d not in (1, o) for d, o in zip(shape, shapes[2], strict=True)):
+            raise Unsupported(f"cannot broadcast {shape} to {shapes[2]}")
+    params = (
+        f"{{{_c_shape(shapes[0])}, {_c_shape(shapes[1])}, {_c_shape(shapes[2])}, {-_zp(a)}, {-_zp(b)}, {_zp(out)}, "
+        f"{m1}, {m2}, {mo}, {s1}, {s2}, {so_shift}, {left_shift}, {act_min}, {act_max}}}"
+    )
+    kernel = "ep_add_s8" if op.kind == "ADD" else "ep_mul_s8"
+    code = (
+        f"static const ep_binary_params {name}_params = {params};\n"
+        f"{kernel}(&{name}_params, {{T{a.index}}}, {{T{b.index}}}, {{T{out.index}}});"
+    )
+    overlap = {i: 0 for i, t in enumerate((a, b)) if t.shape == out.shape}
+    return Step(op, code, overlap=overlap)
+
+
+def _pool(graph: Graph, op: Operator) -> Step:
+    inp, out = _t(graph, op, 0), _t(graph, op, 0, "output")
+    _int8(inp, out)
+    _same_quantization(inp, out)
+    name = f"op{op.index}"
+    o = op.options
+    kh, kw, sh, sw = o["filterHeight"], o["filterWidth"], o["strideH"], o["strideW"]
+    _, h, w, _ = _shape4(inp)
+    act_min, act_max = _activation(op, out)
+    params = (
+        f"{{{_c_shape(_shape4(inp))}, {_c_shape(_shape4(out))}, {kh}, {kw}, {sh}, {sw}, "
+        f"{_padding(o['padding'], sh, 1, h, kh)}, {_padding(o['padding'], sw, 1, w, kw)}, {act_min}, {act_max}}}"
+    )
+    kernel = "ep_avg_pool_s8" if op.kind == "AVERAGE_POOL_2D" else "ep_max_pool_s8"
+    code = (
+        f"static const ep_pool_params {name}_params = {params};\n"
+        f"{kernel}(&{name}_params, {{T{inp.index}}}, {{T{out.index}}});"
+    )
+    return Step(op, code, overlap=_window_distance(inp, out, sh, _padding(o["padding"], sh, 1, h, kh)))
+
+
+def _mean(graph: Graph, op: Operator) -> Step:
+    inp, axis, out = _t(graph, op, 0), _t(graph, op, 1), _t(graph, op, 0, "output")
+    _int8(inp, out)
+    if len(inp.shape) != 4 or axis.data is None or sorted(int(a) % 4 for a in axis.data.reshape(-1)) != [1, 2]:
+        raise Unsupported("only the mean over height and width of a 4-D tensor is supported")
+    multiplier, shift = fp.mean_multiplier(_scale(inp) / _scale(out), inp.shape[1] * inp.shape[2])
+    code = (
+        f"ep_mean_hw_s8((ep_shape){_c_shape(_shape4(inp))}, {_zp(inp)}, {_zp(out)}, {multiplier}, {shift}, "
+        f"{{T{inp.index}}}, {{T{out.index}}});"
+    )
+    return Step(op, code)
+
+
+def _concatenation(graph: Graph, op: Operator) -> Step:
+    inputs = [graph.tensors[i] for i in op.inputs]
+    out = _t(graph, op, 0, "output")
+    _int8(out, *inputs)
+    for t in inputs:
+        _same_quantization(t, out)
+    if int(op.options.get("fusedActivationFunction", 0)):
+        raise Unsupported("a fused activation on CONCATENATION is not supported")
+    axis = int(op.options["axis"]) % len(out.shape)
+    outer = int(np.prod(out.shape[:axis]))
+    inner = [int(np.prod(t.shape[axis:])) for t in inputs]
+    name = f"op{op.index}"
+    pointers = ", ".join(f"{{T{t.index}}}" for t in inputs)
+    code = (
+        f"static const int32_t {name}_inner[] = {{{', '.join(map(str, inner))}}};\n"
+        f"{{ const int8_t *{name}_inputs[] = {{{pointers}}};\n"
+        f"  ep_concat_s8({outer}, {len(inputs)}, {name}_inputs, {name}_inner, {{T{out.index}}}); }}"
+    )
+    return Step(op, code)
+
+
+def _pad(graph: Graph, op: Operator) -> Step:
+    inp, paddings, out = _t(graph, op, 0), _t(graph, op, 1), _t(graph, op, 0, "output")
+    _int8(inp, out)
+    _same_quantization(inp, out)
+    if paddings.data is None:
+        raise Unsupported("paddings must be constant")
+    before = [0] * (4 - len(inp.shape)) + [int(p) for p in paddings.data.reshape(-1, 2)[:, 0]]
+    value = _zp(out)
+    if op.kind == "PADV2" and len(op.inputs) > 2 and op.inputs[2] >= 0:
+        constant = graph.tensors[op.inputs[2]]
+        if constant.data is None:
+            raise Unsupported("the padding value must be constant")
+        value = int(constant.data.reshape(-1)[0])
+    name = f"op{op.index}"
+    code = (
+        f"static const int32_t {name}_before[4] = {{{', '.join(map(str, before))}}};\n"
+        f"ep_pad_s8((ep_shape){_c_shape(_shape4(inp))}, (ep_shape){_c_shape(_shape4(out))}, {name}_before, {value}, "
+        f"{{T{inp.index}}}, {{T{out.index}}});"
+    )
+    return Step(op, code)
+
+
+def _resize(graph: Graph, op: Operator) -> Step:
+    inp, out = _t(graph, op, 0), _t(graph, op, 0, "output")
+    _int8(inp, out)
+    _same_quantization(inp, out)
+    align = int(bool(op.options.get("alignCorners", False)))
+    half = int(bool(op.options.get("halfPixelCenters", False)))
+    kernel = "ep_resize_bilinear_s8" if op.kind == "RESIZE_BILINEAR" else "ep_resize_nearest_s8"
+    code = (
+        f"{kernel}((ep_shape){_c_shape(_shape4(inp))}, (ep_shape){_c_shape(_shape4(out))}, {align}, {half}, "
+        f"{{T{inp.index}}}, {{T{out.index}}});"
+    )
+    return Step(op, code)
+
+
+def _quantize(graph: Graph, op: Operator) -> Step:
+    inp, out = _t(graph, op, 0), _t(graph, op, 0, "output")
+    _int8(out)
+    if inp.dtype == "FLOAT32":
+        code = (
+            f"ep_quantize_f32_s8({out.size}, {float(np.float32(_scale(out)))!r}f, {_zp(out)}, "
+            f"(const float *){{T{inp.index}}}, {{T{out.index}}});"
+        )
+        return Step(op, code)
+    _int8(inp)
+    multiplier, shift = fp.quantize_multiplier(_scale(inp) / _scale(out))
+    table = [
+        max(
+            fp.INT8_MIN,
+            min(fp.INT8_MAX, _zp(out) + fp.multiply_by_quantized_multiplier(v - _zp(inp), multiplier, shift)),
+        )
+        for v in range(-128, 128)
+    ]
+    return _lut_step(graph, op, table)
+
+
+def _dequantize(graph: Graph, op: Operator) -> Step:
+    inp, out = _t(graph, op, 0), _t(graph, op, 0, "output")
+    _int8(inp)
+    if out.dtype != "FLOAT32":
+        raise Unsupported(f"DEQUANTIZE to {out.dtype.lower()} is not supported")
+    code = (
+        f"ep_dequantize_s8_f32({inp.size}, {float(np.float32(_scale(inp)))!r}, {_zp(inp)}, {{T{inp.index}}}, "
+        f"(float *){{T{out.index}}});"
+    )
+    return Step(op, code)
+
+
+def _relu(graph: Graph, op: Operator) -> Step:
+    inp, out = _t(graph, op, 0), _t(graph, op, 0, "output")
+    _int8(inp, out)
+    multiplier, shift = fp.quantize_multiplier(_scale(inp) / _scale(out))
+    activation = {"RELU": 1, "RELU_N1_TO_1": 2, "RELU6": 3}[op.kind]
+    lo, hi = fp.activation_range(activation, _scale(out), _zp(out))
+    table = [
+        max(lo, min(hi, _zp(out) + fp.multiply_by_quantized_multiplier(v - _zp(inp), multiplier, shift)))
+        for v in range(-128, 128)
+    ]
+    return _lut_step(graph, op, table)
+
+
+def _lut_step(graph: Graph, op: Operator, table) -> Step:
+    """An int8 → int8 elementwise op as a 256-entry table, indexed by the input byte."""
+    inp, out = _t(graph, op, 0), _t(graph, op, 0, "output")
+    _int8(inp, out)
+    values = np.zeros(256, np.int8)
+    for v, result in zip(range(-128, 128), table, strict=True):
+        values[v & 0xFF] = result
+    name = f"op{op.index}"
+    code = f"ep_lut_s8({out.size}, {name}_table, {{T{inp.index}}}, {{T{out.index}}});"
+    return Step(op, code, [Constant(f"{name}_table", "int8_t", values)], overlap={0: 0})
+
+
+def _reference_table(graph: Graph, op: Operator, lut_source) -> list[int]:
+    if lut_source is None:
+        from edgepose.codegen.reference_tables import reference_table as lut_source
+    inp, out = _t(graph, op, 0), _t(graph, op, 0, "output")
+    _int8(inp, out)
+    return lut_source(op, inp, out)
+
+
+def _window_distance(inp: Tensor, out: Tensor, stride: int, pad: int) -> dict[int, int] | None:
+    """How far below its input a windowed op's output may start (kernels write in raster order).
+
+    Output row ``oy`` is finished before any input row below ``oy * stride - pad`` is no longer needed,
+    so the output may start ``D`` bytes below the input with
+    ``D = max over oy of (end of output row oy) - (start of input row max(0, oy * stride - pad))``.
+    """
+    n, h, w, c = _shape4(inp)
+    _, oh, ow, oc = _shape4(out)
+    if n != 1:
+        return None
+    distance = max((oy + 1) * ow * oc - max(0, oy * stride - pad) * w * c for oy in range(oh))
+    return {0: max(distance, 0)}
+
+
+def _same_quantization(a: Tensor, b: Tensor) -> None:
+    if _scale(a) != _scale(b) or _zp(a) != _zp(b):
+        raise Unsupported(f"'{a.name}' and '{b.name}' must share scale and zero point (TFLite requires it)")
+
+
+_HANDLERS = {
+    "ADD": _binary,
+    "AVERAGE_POOL_2D": _pool,
+    "CONCATENATION": _concatenation,
+    "CONV_2D": _conv,
+    "DEPTHWISE_CONV_2D": _depthwise,
+    "DEQUANTIZE": _dequantize,
+    "FULLY_CONNECTED": _fully_connected,
+    "MAX_POOL_2D": _pool,
+    "MEAN": _mean,
+    "MUL": _binary,
+    "PAD": _pad,
+    "PADV2": _pad,
+    "QUANTIZE": _quantize,
+    "RELU": _relu,
+    "RELU6": _relu,
+    "RELU_N1_TO_1": _relu,
+    "RESIZE_BILINEAR": _resize,
+    "RESIZE_NEAREST_NEIGHBOR": _resize,
+    "TRANSPOSE_CONV": _transpose_conv,
+}

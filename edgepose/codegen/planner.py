@@ -1,0 +1,171 @@
+"""Static memory plan: every intermediate tensor gets an offset in one activation arena.
+
+- Tensors that are views of each other (RESHAPE, SQUEEZE, EXPAND_DIMS) share one buffer.
+- A buffer lives from the step that writes it to the last step that reads it; two buffers whose lives
+  overlap must not overlap in memory — with one exception that saves most of the RAM: when an op's
+  input dies at that op, its output may overlap the input provided the output starts at least ``D`` bytes
+  below it, where ``D`` is how far the op's writes run ahead of its reads (``Step.overlap``). Elementwise
+  ops have ``D = 0`` (fully in place); a 3x3 stride-1 depthwise convolution needs about one image row.
+- Buffers are placed largest first. Each goes to the candidate offset that keeps the arena smallest,
+  preferring the tightest gap (best fit); offsets may go below zero and the plan is shifted at the end.
+- Graph inputs and outputs live in the caller's ``in`` and ``out`` buffers, never in the arena.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from edgepose.codegen.graph import Graph
+from edgepose.codegen.lower import Step
+
+ALIGNMENT = 16
+
+
+@dataclass
+class Buffer:
+    id: int
+    size: int
+    first: int  # step index that writes it
+    last: int  # last step index that reads it
+    tensors: list[int] = field(default_factory=list)
+    offset: int = 0
+    below: dict[int, int] = field(default_factory=dict)  # buffer id -> D: may overlap it from D bytes below
+
+
+@dataclass
+class Plan:
+    arena_bytes: int
+    buffers: list[Buffer]
+    location: dict[int, str]  # tensor index -> C pointer expression
+    scratch: dict[int, int]  # step position -> arena offset of its scratch buffer
+    dead_after: dict[int, list[Buffer]]  # step position -> buffers whose life ends there
+    input_bytes: int
+    output_bytes: int
+    input_offsets: list[int]  # arena offset of each graph input
+    output_offsets: list[int]
+
+
+def plan_memory(graph: Graph, steps: list[Step]) -> Plan:
+    """Graph inputs and outputs get arena buffers too (as in TFLite Micro): the input lives until its
+    last reader, the output from its writer to the end, and the run function copies them from and to
+    the caller's buffers unless the caller passes the arena locations themselves."""
+    root = _view_roots(steps)
+    produced = {t: i for i, s in enumerate(steps) for t in s.op.outputs}
+    produced.update({t: 0 for t in graph.inputs})
+    groups: dict[int, Buffer] = {}
+    for t, tensor in enumerate(graph.tensors):
+        if tensor.data is not None or t not in produced:
+            continue
+        buffer = groups.setdefault(root(t), Buffer(len(groups), 0, len(steps), -1))
+        buffer.tensors.append(t)
+        buffer.size = max(buffer.size, tensor.nbytes)
+        buffer.first = min(buffer.first, produced[t])
+        buffer.last = max(buffer.last, produced[t], len(steps) if t in graph.outputs else -1)
+    for i, step in enumerate(steps):
+        for t in step.op.inputs:
+            if t >= 0 and root(t) in groups:
+                groups[root(t)].last = max(groups[root(t)].last, i)
+    for i, step in enumerate(steps):  # outputs allowed to overlap inputs that die at this step
+        out = groups.get(root(step.op.outputs[0])) if step.op.outputs else None
+        for position, distance in (step.overlap or {}).items():
+            source = step.op.inputs[position]
+            inp = groups.get(root(source)) if source >= 0 else None
+            if out is not None and inp is not None and inp is not out and inp.last == i and out.first == i:
+                out.below[inp.id] = _aligned(distance)
+                inp.below[out.id] = -_aligned(distance)  # seen from the input: the output sits D or more below
+    buffers = list(groups.values())
+    scratch_buffers = {}
+    for i, step in enumerate(steps):
+        if step.scratch_bytes:
+            scratch_buffers[i] = Buffer(len(buffers), step.scratch_bytes, i, i)
+            buffers.append(scratch_buffers[i])
+
+    arena = _place(buffers)
+    location = {}
+    for buffer in groups.values():
+        for t in buffer.tensors:
+            location[t] = f"(arena + {buffer.offset})"
+    dead_after: dict[int, list[Buffer]] = {}
+    for buffer in buffers:
+        dead_after.setdefault(buffer.last, []).append(buffer)
+    return Plan(
+        arena_bytes=arena,
+        buffers=buffers,
+        location=location,
+        scratch={i: b.offset for i, b in scratch_buffers.items()},
+        dead_after=dead_after,
+        input_bytes=sum(graph.tensors[t].nbytes for t in graph.inputs),
+        output_bytes=sum(graph.tensors[t].nbytes for t in graph.outputs),
+        input_offsets=[int(location[t].split("+ ")[1].rstrip(")")) for t in graph.inputs],
+        output_offsets=[int(location[t].split("+ ")[1].rstrip(")")) for t in graph.outputs],
+    )
+
+
+def poison_ranges(plan: Plan, step: int) -> list[tuple[int, int]]:
+    """``(offset, size)`` ranges of buffers that die at ``step``, minus what live buffers occupy there."""
+    live = [b for b in plan.buffers if b.first <= step < b.last or b.first == step]
+    ranges = []
+    for dead in plan.dead_after.get(step, []):
+        pieces = [(dead.offset, dead.offset + dead.size)]
+        for other in live:
+            if other is dead:
+                continue
+            lo, hi = other.offset, other.offset + other.size
+            pieces = [(a, min(b, lo)) for a, b in pieces if a < lo] + [(max(a, hi), b) for a, b in pieces if b > hi]
+        ranges += [(a, b - a) for a, b in pieces if b > a]
+    return ranges
+
+
+def _view_roots(steps: list[Step]):
+    """Union of view ops' inputs and outputs: they are one buffer."""
+    parent: dict[int, int] = {}
+
+    def find(t: int) -> int:
+        while parent.get(t, t) != t:
+            t = parent[t]
+        return t
+
+    for step in steps:
+        if step.view:
+            parent[find(step.op.outputs[0])] = find(step.op.inputs[0])
+    return find
+
+
+def _forbidden(buffer: Buffer, other: Buffer) -> tuple[int, int]:
+    """Open interval of offsets ``buffer`` may not take, given ``other`` placed and alive at the same time."""
+    size = _aligned(buffer.size)
+    if other.id in buffer.below:
+        distance = buffer.below[other.id]
+        if distance >= 0:  # buffer is the output: at least D below the input, or wholly above it
+            return other.offset - distance + 1, other.offset + _aligned(other.size)
+        return other.offset - size + 1, other.offset - distance  # buffer is the input
+    return other.offset - size + 1, other.offset + _aligned(other.size)
+
+
+def _place(buffers: list[Buffer]) -> int:
+    placed: list[Buffer] = []
+    low, high = 0, 0
+    for buffer in sorted(buffers, key=lambda b: (-b.size, b.first)):
+        size = _aligned(buffer.size)
+        intervals = [_forbidden(buffer, b) for b in placed if b.first <= buffer.last and buffer.first <= b.last]
+        candidates = {low, high - size} | {hi for _, hi in intervals} | {lo - 1 for lo, _ in intervals}
+        candidates |= {b.offset - d for b in placed for bid, d in buffer.below.items() if bid == b.id and d >= 0}
+        best = None
+        for offset in sorted(candidates):
+            if offset % ALIGNMENT or any(lo <= offset < hi for lo, hi in intervals):
+                continue
+            extent = max(high, offset + size) - min(low, offset)
+            gap = min((lo - 1 - offset - size for lo, _ in intervals if lo - 1 >= offset + size), default=1 << 40)
+            key = (extent, gap, abs(offset))
+            if best is None or key < best[0]:
+                best = (key, offset)
+        buffer.offset = best[1] if best else high
+        placed.append(buffer)
+        low, high = min(low, buffer.offset), max(high, buffer.offset + size)
+    for buffer in buffers:
+        buffer.offset -= low
+    return high - low
+
+
+def _aligned(size: int) -> int:
+    return (size + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT
