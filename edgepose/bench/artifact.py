@@ -74,7 +74,10 @@ def random_inputs(specs: list[dict], seed: int) -> list[bytes]:
 
 
 def reference_outputs(path: Path, runtime: str | None, inputs: list[bytes]) -> list[bytes]:
-    """The outputs of ``path`` for these raw inputs, computed on this machine with one thread."""
+    """The outputs of ``path`` for these raw inputs, computed on this machine with one thread.
+    ``tflite-micro`` runs TFLite's reference kernels: the reference generated MCU code must match."""
+    if runtime == "tflite-micro":
+        return _tflite_micro_outputs(path, inputs)
     try:
         model = load_model(str(path), runtime, threads=1)
     except (ImportError, ValueError, RuntimeError) as error:
@@ -83,6 +86,20 @@ def reference_outputs(path: Path, runtime: str | None, inputs: list[bytes]) -> l
         model.set_input(index, data)
     model.invoke()
     return [model.output(i) for i in range(len(model.outputs))]
+
+
+def _tflite_micro_outputs(path: Path, inputs: list[bytes]) -> list[bytes]:
+    from tflite_micro.python.tflite_micro import runtime
+
+    from edgepose.runtime.tflite_io import tflite_io
+
+    data = Path(path).read_bytes()
+    specs, outputs = tflite_io(data)
+    interpreter = runtime.Interpreter.from_bytes(data)
+    for index, (spec, raw) in enumerate(zip(specs, inputs, strict=True)):
+        interpreter.set_input(np.frombuffer(raw, spec.dtype).reshape(spec.shape), index)
+    interpreter.invoke()
+    return [interpreter.get_output(i).tobytes() for i in range(len(outputs))]
 
 
 def _dequantize(values: np.ndarray, spec: dict) -> np.ndarray:

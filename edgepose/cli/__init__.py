@@ -13,6 +13,7 @@ import typer
 from edgepose import __version__
 from edgepose.cli import (
     benchmark_cmd,
+    compile_cmd,
     config_cmd,
     data_cmd,
     demo_cmd,
@@ -58,6 +59,8 @@ app.command("export")(export_cmd.export)
 app.command("quantize")(quantize_cmd.quantize)
 app.command("inspect")(export_cmd.inspect)
 app.command("models")(models_cmd.models)
+app.command("compile")(compile_cmd.compile_model)
+app.command("flash")(compile_cmd.flash)
 app.command("benchmark")(benchmark_cmd.benchmark)
 app.command("deploy")(benchmark_cmd.deploy)
 app.command("doctor")(doctor_cmd.doctor)

@@ -39,6 +39,7 @@ def benchmark(
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Report JSON (default reports/<model>-<target>-<time>.json).", dir_okay=False
     ),
+    profile: bool = typer.Option(False, "--profile", help="Per-layer ticks, where the device can tell (MCUs)."),
     config: Path | None = CONFIG_OPTION,
 ) -> None:
     """Measure latency, memory and outputs of MODEL on a target, and write one report JSON."""
@@ -59,11 +60,16 @@ def benchmark(
         min_time_s=settings.min_time_s if min_time is None else min_time,
         timeout_s=timeout or settings.timeout_s,
         tolerance=tolerance if tolerance is not None else settings.output_tolerance,
+        profile=profile,
     )
     with client.link:
         try:
             with console.err.status(f"benchmarking {model.name} on {target} through {client.link.name}") as status:
                 report = run_benchmark(client, model, target_info, measure, progress=status.update)
+            if board.qemu:
+                from edgepose.backends.qemu import add_instructions
+
+                add_instructions(report, board)
         except KeyboardInterrupt:
             _leave_known_state(client)
             raise
@@ -96,8 +102,15 @@ def _connect(model, target, port, ssh, ssh_config, runtime, threads, baud, timeo
             raise BoardError(f"target '{target}' is a Linux board: give --ssh user@host, or --port if it serves a UART")
         link = rpi.open_link(rpi.Remote(ssh, board, ssh_config), model, runtime, threads)
         info.link = f"ssh {ssh}"
-    elif board.backend in ("host", "rpi", "stm32"):
+    elif board.backend == "qemu" and port is None:
+        from edgepose.backends import qemu
+
+        link = qemu.start(model, board)
+        runtime = runtime or "tflite-micro"  # the generated code must match TFLite's reference kernels
+    elif board.backend in ("host", "rpi", "stm32", "qemu"):
         link = open_serial(port, baud)
+        if board.is_mcu:
+            runtime = runtime or "tflite-micro"
     else:
         raise BoardError(f"target '{target}' ({board.backend}) cannot be benchmarked by this edgepose version")
     info.reference_runtime = runtime

@@ -39,8 +39,9 @@ class Compiled:
         return {**asdict(self), "folder": str(self.folder)}
 
 
-def generate(model: Path, out: Path, lut_source=None) -> Compiled:
-    """Generate the C folder ``out`` for ``model``; raises UnsupportedOpError listing every missing op."""
+def generate(model: Path, out: Path, lut_source=None, check=None) -> Compiled:
+    """Generate the C folder ``out`` for ``model``; raises UnsupportedOpError listing every missing op.
+    ``check(compiled)`` runs before anything is written (the board fit check) and may raise."""
     model = Path(model)
     graph = read_graph(model)
     _check_io(graph, model)
@@ -61,6 +62,8 @@ def generate(model: Path, out: Path, lut_source=None) -> Compiled:
         plan.output_bytes,
         weights,
     )
+    if check is not None:
+        check(compiled)
     files[SUMMARY] = json.dumps(
         {**compiled.to_dict(), "model": model.name, "layers_detail": _layers(graph, steps)}, indent=2
     )

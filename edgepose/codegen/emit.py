@@ -82,6 +82,11 @@ def _header(graph: Graph, steps: list[Step], plan: Plan, model_name: str) -> str
         "",
         "extern const char *const ep_layer_names[EP_NUM_LAYERS];",
         "",
+        "#ifdef EP_PROFILE_LAYERS /* the application defines ep_layer_done: called after each layer */",
+        "void ep_layer_done(uint32_t layer);",
+        "#define EP_LAYER_HOOK(i) ep_layer_done(i)",
+        "#endif",
+        "",
         "#endif",
         "",
     ]

@@ -1,0 +1,92 @@
+"""Emulated Cortex-M boards: the benchmark firmware in qemu-system-arm, its UART on a pty that pyserial
+opens — the same link and protocol as a board on a desk.
+
+QEMU runs with ``-icount shift=N``: the emulated clock advances 2^N ns per instruction, so timer ticks
+count instructions (deterministic from run to run) rather than anything a real board would take. Reports
+from these targets say so (``timer.emulated``) and are compared in instructions, never as board time.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from edgepose.bench.links import SerialLink
+from edgepose.boards import Board
+from edgepose.errors import BoardError, DeviceError
+
+PTY_LINE = re.compile(r"char device redirected to (/dev/pts/\d+)")
+
+
+def qemu_command(board: Board, elf: Path, gdb_port: int | None = None, halted: bool = False) -> list[str]:
+    if board.qemu is None:
+        raise BoardError(f"board '{board.name}' is not an emulated board (no qemu section)")
+    command = ["qemu-system-arm", "-M", board.qemu.machine, "-display", "none", "-monitor", "none"]
+    command += ["-cpu", board.qemu.cpu] if board.qemu.cpu else []
+    command += ["-serial", "pty", "-icount", f"shift={board.qemu.icount_shift}", "-kernel", str(elf)]
+    command += ["-gdb", f"tcp:127.0.0.1:{gdb_port}"] if gdb_port else []
+    return command + (["-S"] if halted else [])
+
+
+class QemuLink(SerialLink):
+    """The UART of a firmware running in QEMU; closing the link stops QEMU."""
+
+    def __init__(self, board: Board, elf: Path, gdb_port: int | None = None, halted: bool = False) -> None:
+        if shutil.which("qemu-system-arm") is None:
+            raise DeviceError("qemu-system-arm not found: run `make setup` (installs qemu-system-arm) or apt-get it")
+        self.process = subprocess.Popen(
+            qemu_command(board, elf, gdb_port, halted),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        pty = self._wait_for_pty()
+        super().__init__(pty, 115200)
+        self.baud = None  # a pty moves bytes as fast as QEMU emulates the UART: no wire rate to wait for
+        self.name = f"{board.name} (qemu {board.qemu.machine}, {pty})"
+
+    def _wait_for_pty(self, timeout: float = 20.0) -> str:
+        deadline, seen = time.monotonic() + timeout, []
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line and self.process.poll() is not None:
+                break
+            seen.append(line.strip())
+            match = PTY_LINE.search(line)
+            if match:
+                return match.group(1)
+        self.process.kill()
+        raise DeviceError(f"qemu-system-arm did not start: {' | '.join(s for s in seen if s)[-400:]}")
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+def start(model: Path, board: Board, build_root: Path | None = None) -> QemuLink:
+    """Compile ``model`` for ``board`` (generated C + firmware) and start it in QEMU."""
+    import tempfile
+
+    from edgepose.codegen.compile import compile_for_board
+
+    out = Path(build_root or tempfile.mkdtemp(prefix="edgepose-qemu-")) / f"{Path(model).stem}-{board.name}"
+    report = compile_for_board(model, board.name, out)
+    return QemuLink(board, Path(report["firmware"]["elf"]))
+
+
+def add_instructions(report: dict, board: Board) -> None:
+    """With ``-icount shift=N`` one instruction is 2^N ns of emulated time: latency in instructions."""
+    per_us = 1000 / 2**board.qemu.icount_shift
+    report["instructions"] = {
+        key: round(value * per_us)
+        for key, value in report["latency_us"].items()
+        if key in ("min", "p50", "max", "mean")
+    }
+    report["timer"]["instructions_per_us"] = per_us

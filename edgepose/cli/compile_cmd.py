@@ -1,0 +1,56 @@
+"""``edgepose compile MODEL.tflite --target BOARD``: generated C, and for an MCU board the benchmark firmware."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from edgepose import console
+
+
+def compile_model(
+    model: Path = typer.Argument(..., help="An int8 .tflite model."),
+    target: str = typer.Option("qemu-m7", "--target", "-t", help="Board (see `edgepose targets list --backend`)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Output folder (default build/<model>-<target>)."),
+    firmware: bool = typer.Option(True, "--firmware/--no-firmware", help="Also link the benchmark firmware."),
+) -> None:
+    """Generate portable C99 for MODEL (no interpreter, no heap) and link the benchmark firmware for TARGET."""
+    from edgepose.codegen.compile import compile_for_board
+
+    out = out or Path("build") / f"{model.stem}-{target}"
+    report = compile_for_board(model, target, out, firmware)
+    rows = [
+        (key.replace("_bytes", "").replace("_", " "), f"{report[key]:,}")
+        for key in ("arena_bytes", "weights_bytes", "code_bytes", "tflm_arena_bytes")
+        if report.get(key) is not None
+    ]
+    if report.get("ram_vs_tflm") is not None:
+        rows.append(("RAM vs TFLite Micro", f"{report['ram_vs_tflm']:.2f}x"))
+    console.out.print(console.table(f"{model.name} for {target}", ("what", "bytes"), rows))
+    console.out.print(f"generated C: {out / 'network'}", soft_wrap=True)
+    if report.get("firmware"):
+        console.out.print(f"firmware: {report['firmware']['elf']}", soft_wrap=True)
+    console.out.print(f"report: {out / 'compile_report.json'}", soft_wrap=True)
+
+
+def flash(
+    firmware: Path = typer.Argument(..., help="The firmware ELF (from `edgepose compile`)."),
+    target: str = typer.Option(..., "--target", "-t", help="Board (see `edgepose targets list`)."),
+    method: str = typer.Option("gdb", "--method", "-m", help="gdb, openocd, pyocd, stm32cubeprogrammer, stm32loader."),
+    gdb: str = typer.Option("127.0.0.1:3333", "--gdb", help="host:port of the GDB server (method gdb)."),
+    port: str | None = typer.Option(None, "--port", "-p", help="Serial device (method stm32loader)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the command instead of running it."),
+) -> None:
+    """Write FIRMWARE to a board through a GDB server, OpenOCD, pyOCD, STM32CubeProgrammer or the UART bootloader."""
+    import shlex
+
+    from edgepose.backends import flash as flashing
+    from edgepose.boards import find_board
+
+    board = find_board(target)
+    if dry_run:
+        console.out.print(shlex.join(flashing.flash_command(method, board, firmware, gdb, port)), soft_wrap=True)
+        return
+    flashing.flash(method, board, firmware, gdb, port)
+    console.out.print(f"flashed {firmware} to {board.name} with {method}", soft_wrap=True)

@@ -1,0 +1,209 @@
+/* The benchmark firmware: serves one generated network over the edgepose wire protocol v1
+ * (docs/protocol.md) — HELLO, READ (INFO, INPUT, OUTPUT, TIMINGS, PROFILE), WRITE (INPUT), INFER with
+ * tick counts and an optional per-layer profile, RESET. Single-threaded and polled: the UART is read
+ * between requests and between timed runs (so a RESET stops a long INFER), never inside one. */
+#include <string.h>
+
+#include "board.h"
+#include "ep_network.h"
+#include "wire.h"
+
+extern const char ep_info_json[]; /* written by edgepose compile: board, model, I/O specs, memory */
+extern const uint32_t ep_info_size;
+
+enum { HELLO = 1, READ, WRITE, INFER, RESET };
+enum { HELLO_OK = 0x81, DATA, WRITTEN, INFERRED, RESET_OK, STARTED, ERROR = 0xEE };
+enum { BLOB_INFO, BLOB_INPUT, BLOB_OUTPUT, BLOB_TIMINGS, BLOB_PROFILE };
+enum { E_BAD_REQUEST = 1, E_VERSION, E_UNKNOWN_TYPE, E_BAD_BLOB, E_RANGE, E_NOT_READY, E_RUNTIME, E_TOO_LARGE,
+       E_DAMAGED, E_ABORTED };
+
+#define MAX_TIMED_RUNS 256u
+#define WINDOW 4u
+
+static uint8_t arena[EP_ARENA_BYTES] __attribute__((aligned(16)));
+static uint32_t input_received;
+static uint8_t outputs_ready;
+static uint64_t timings[MAX_TIMED_RUNS];
+static uint32_t timed_runs;
+static uint64_t layer_ticks[EP_NUM_LAYERS];
+static char profile_json[EP_NUM_LAYERS * 48 + 4];
+static uint32_t profile_size;
+static wire_parser parser;
+static struct {
+    uint16_t seq;
+    uint8_t type, valid;
+    uint8_t payload[40];
+    uint32_t size;
+    uint8_t reply_type;
+} last; /* the last INFER reply, answered again for a repeated (seq, type) */
+
+/* The network's input and output live inside the arena. The uploaded input is kept apart and copied in
+ * before each run (outside the timed region), because the memory plan lets later tensors reuse its bytes. */
+static uint8_t input[EP_INPUT_BYTES];
+#define INPUT_BUFFER (arena + EP_INPUT_OFFSET)
+#define OUTPUT_BUFFER (arena + EP_OUTPUT_OFFSET)
+
+static uint64_t layer_start;
+static uint8_t profiling;
+void ep_layer_done(uint32_t layer) {
+    if (!profiling) return;
+    const uint64_t now = board_ticks();
+    layer_ticks[layer] += now - layer_start;
+    layer_start = now;
+}
+
+static void put16(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8); }
+static void put32(uint8_t *p, uint32_t v) { put16(p, v), put16(p + 2, v >> 16); }
+static void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)v), put32(p + 4, (uint32_t)(v >> 32)); }
+static uint32_t get32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+
+static void error(uint16_t seq, uint16_t code, const char *message) {
+    uint8_t head[2];
+    put16(head, code);
+    wire_send(ERROR, seq, head, 2, (const uint8_t *)message, (uint32_t)strlen(message));
+}
+
+static char *decimal(char *out, uint64_t value) {
+    char digits[21];
+    int n = 0;
+    do digits[n++] = (char)('0' + value % 10); while ((value /= 10) != 0);
+    while (n) *out++ = digits[--n];
+    return out;
+}
+
+static void build_profile(void) {
+    char *p = profile_json;
+    *p++ = '[';
+    for (uint32_t i = 0; i < EP_NUM_LAYERS && profiling; ++i) {
+        const char *name = ep_layer_names[i];
+        if (i) *p++ = ',';
+        memcpy(p, "{\"name\":\"", 9), p += 9;
+        memcpy(p, name, strlen(name)), p += strlen(name);
+        memcpy(p, "\",\"ticks\":", 10), p += 10;
+        p = decimal(p, layer_ticks[i] / (timed_runs ? timed_runs : 1));
+        *p++ = '}';
+    }
+    *p++ = ']';
+    profile_size = (uint32_t)(p - profile_json);
+}
+
+static int blob(uint8_t kind, uint8_t index, const uint8_t **data, uint32_t *size) {
+    if (kind == BLOB_INFO) *data = (const uint8_t *)ep_info_json, *size = ep_info_size;
+    else if (kind == BLOB_INPUT && index == 0) *data = input, *size = input_received;
+    else if (kind == BLOB_OUTPUT && index == 0 && outputs_ready) *data = OUTPUT_BUFFER, *size = EP_OUTPUT_BYTES;
+    else if (kind == BLOB_TIMINGS) *data = (const uint8_t *)timings, *size = timed_runs * 8u;
+    else if (kind == BLOB_PROFILE) *data = (const uint8_t *)profile_json, *size = profile_size;
+    else return 0;
+    return 1;
+}
+
+static void on_read(const wire_frame *f) {
+    const uint8_t *data;
+    uint32_t size;
+    if (f->length < 8) return error(f->seq, E_BAD_REQUEST, "READ payload too short");
+    const uint32_t offset = get32(f->payload + 2);
+    uint32_t length = (uint32_t)(f->payload[6] | f->payload[7] << 8);
+    if (!blob(f->payload[0], f->payload[1], &data, &size)) return error(f->seq, E_BAD_BLOB, "no such blob (run INFER before reading outputs)");
+    if (offset > size) return error(f->seq, E_RANGE, "offset out of range");
+    if (length > WIRE_MAX_PAYLOAD - 8) length = WIRE_MAX_PAYLOAD - 8;
+    if (length > size - offset) length = size - offset;
+    uint8_t head[8];
+    put32(head, offset), put32(head + 4, size);
+    wire_send(DATA, f->seq, head, 8, data + offset, length);
+}
+
+static void on_write(const wire_frame *f) {
+    if (f->length < 10) return error(f->seq, E_BAD_REQUEST, "WRITE payload too short");
+    if (f->payload[0] != BLOB_INPUT || f->payload[1] != 0) return error(f->seq, E_BAD_BLOB, "only input 0 can be written");
+    const uint32_t offset = get32(f->payload + 2), total = get32(f->payload + 6), size = f->length - 10u;
+    if (total != EP_INPUT_BYTES) return error(f->seq, E_TOO_LARGE, "input size differs from the model's");
+    if (offset + size > total) return error(f->seq, E_RANGE, "bytes beyond the input");
+    if (offset == 0) input_received = 0;
+    if (offset <= input_received) {
+        memcpy(input + offset, f->payload + 10, size);
+        if (offset + size > input_received) input_received = offset + size;
+    }
+    uint8_t reply[4];
+    put32(reply, input_received);
+    wire_send(WRITTEN, f->seq, reply, 4, 0, 0);
+}
+
+static int reset_arrived(uint16_t *seq) { /* between runs: a RESET aborts the INFER, other requests are dropped */
+    wire_frame frame;
+    int byte;
+    while ((byte = board_uart_read()) >= 0)
+        if (wire_feed(&parser, (uint8_t)byte, &frame) && frame.type == RESET) return *seq = frame.seq, 1;
+    return 0;
+}
+
+static void on_infer(const wire_frame *f) {
+    if (f->length < 9) return error(f->seq, E_BAD_REQUEST, "INFER payload too short");
+    /* the frame lives in the parser's buffer, which polling for RESET reuses: copy what is needed */
+    const uint32_t warmup = get32(f->payload), runs = get32(f->payload + 4);
+    const uint16_t seq = f->seq;
+    const uint8_t want_profile = f->payload[8];
+    wire_send(STARTED, seq, 0, 0, 0, 0);
+    if (input_received < EP_INPUT_BYTES) return error(seq, E_NOT_READY, "input not complete");
+    if (runs < 1 || runs > MAX_TIMED_RUNS) return error(seq, E_BAD_REQUEST, "INFER needs 1 to 256 timed runs");
+    memset(layer_ticks, 0, sizeof layer_ticks);
+    uint64_t min = UINT64_MAX, max = 0, sum = 0;
+    timed_runs = 0;
+    for (uint32_t run = 0; run < warmup + runs; ++run) {
+        uint16_t reset_seq;
+        if (reset_arrived(&reset_seq)) {
+            timed_runs = 0, outputs_ready = 0, input_received = 0;
+            error(seq, E_ABORTED, "RESET during INFER");
+            return wire_send(RESET_OK, reset_seq, 0, 0, 0, 0);
+        }
+        memcpy(INPUT_BUFFER, input, EP_INPUT_BYTES); /* the network may overwrite its input in the arena */
+        profiling = want_profile && run >= warmup;
+        const uint64_t start = board_ticks();
+        layer_start = start;
+        ep_network_run((const ep_input_t *)INPUT_BUFFER, (ep_output_t *)OUTPUT_BUFFER, arena);
+        const uint64_t ticks = board_ticks() - start;
+        if (run < warmup) continue;
+        timings[timed_runs++] = ticks;
+        sum += ticks, min = ticks < min ? ticks : min, max = ticks > max ? ticks : max;
+    }
+    profiling = want_profile;
+    build_profile();
+    outputs_ready = 1;
+    put32(last.payload, runs), put64(last.payload + 4, board_timer_hz());
+    put64(last.payload + 12, min), put64(last.payload + 20, max), put64(last.payload + 28, sum);
+    last.seq = seq, last.type = INFER, last.valid = 1, last.size = 36, last.reply_type = INFERRED;
+    wire_send(INFERRED, seq, last.payload, last.size, 0, 0);
+}
+
+static void handle(const wire_frame *f) {
+    if (f->version != WIRE_VERSION) return error(f->seq, E_VERSION, "firmware speaks protocol v1");
+    if (last.valid && f->type == last.type && f->seq == last.seq)
+        return wire_send(last.reply_type, last.seq, last.payload, last.size, 0, 0);
+    uint8_t reply[7];
+    switch (f->type) {
+    case HELLO:
+        put16(reply, WIRE_MAX_PAYLOAD), put32(reply + 2, ep_info_size), reply[6] = WINDOW;
+        return wire_send(HELLO_OK, f->seq, reply, 7, 0, 0);
+    case READ: return on_read(f);
+    case WRITE: return on_write(f);
+    case INFER: return on_infer(f);
+    case RESET:
+        input_received = 0, outputs_ready = 0, timed_runs = 0, profile_size = 0, last.valid = 0;
+        return wire_send(RESET_OK, f->seq, 0, 0, 0, 0);
+    default: return error(f->seq, E_UNKNOWN_TYPE, "unknown message type");
+    }
+}
+
+int main(void) {
+    board_init();
+    build_profile();
+    wire_frame frame;
+    for (;;) {
+        const int byte = board_uart_read();
+        if (byte < 0) continue;
+        if (wire_feed(&parser, (uint8_t)byte, &frame)) handle(&frame);
+        if (parser.damaged) {
+            parser.damaged = 0;
+            if (parser.damaged_type < 0x80) error(parser.damaged_seq, E_DAMAGED, "damaged frame");
+        }
+    }
+}

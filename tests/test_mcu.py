@@ -1,0 +1,117 @@
+"""The STM32 path on emulated boards: `edgepose compile` (generated C + benchmark firmware, memory report
+beside TFLite Micro's arena), `edgepose benchmark` on QEMU Cortex-M7 and Cortex-M55 machines over a pty
+with outputs checked byte for byte against the tflite-micro interpreter, `edgepose flash` through QEMU's
+real gdbstub with gdb-multiarch, and the board fit check."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import time
+
+import pytest
+from modelfiles import small_tflite
+
+from edgepose.boards import find_board
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return small_tflite(tmp_path_factory.mktemp("mcu") / "small_int8.tflite", int8=True, size=32)
+
+
+def test_compile_writes_c_firmware_and_a_memory_report_beside_tflite_micro(edgepose, model, tmp_path):
+    done = edgepose("compile", str(model), "--target", "qemu-m7", "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "out" / "compile_report.json").read_text())
+    for name in ("ep_network.c", "ep_network.h", "ep_weights.c", "ep_kernels.c", "README.md"):
+        assert (tmp_path / "out" / "network" / name).is_file()
+    assert (tmp_path / "out" / "firmware" / "firmware.elf").is_file()
+    assert report["tflm_arena_bytes"] > report["arena_bytes"] > 0
+    assert report["ram_vs_tflm"] == round(report["arena_bytes"] / report["tflm_arena_bytes"], 3)
+    assert report["code_bytes"] > 0 and report["weights_bytes"] > 0
+    assert report["firmware"]["ram_bytes"] >= report["arena_bytes"]
+    assert "RAM vs TFLite Micro" in done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board", ["qemu-m7", "qemu-m55"])
+def test_benchmark_on_an_emulated_board_matches_the_reference_byte_for_byte(edgepose, model, board, tmp_path):
+    done = edgepose(
+        "benchmark", str(model), "--target", board, "--runs", "4", "--warmup", "1", "--profile",
+        "--out", str(tmp_path / "report.json"),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    check = report["output_check"]
+    assert check["passed"] and check["outputs"][0]["identical"] == 1.0 and check["outputs"][0]["max_abs_diff"] == 0
+    assert report["target"]["backend"] == "qemu" and report["runtime"]["name"] == "edgepose-c"
+    assert report["timer"]["emulated"].startswith("qemu -icount")
+    instructions = report["instructions"]
+    assert instructions["p50"] > 10_000
+    assert (instructions["max"] - instructions["min"]) / instructions["p50"] < 1e-3  # -icount: deterministic
+    layers = report["profile"]
+    assert [entry["name"] for entry in layers] == ["0:CONV_2D", "1:DEPTHWISE_CONV_2D", "2:CONV_2D"]
+    total = sum(entry["ticks"] for entry in layers)
+    assert 0.9 < total / (sum(report["samples_ticks"]) / len(report["samples_ticks"])) <= 1.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_flash_through_qemus_gdbstub_then_benchmark_over_its_uart(edgepose, model, tmp_path):
+    assert edgepose("compile", str(model), "--target", "qemu-m7", "--out", str(tmp_path / "fw")).returncode == 0
+    elf = tmp_path / "fw" / "firmware" / "firmware.elf"
+    port = _free_port()
+    board = find_board("qemu-m7")
+    # an emulated board with empty memory, halted, its gdbstub listening: the firmware arrives only by gdb
+    qemu = subprocess.Popen(
+        ["qemu-system-arm", "-M", board.qemu.machine, "-cpu", board.qemu.cpu, "-display", "none", "-monitor", "none",
+         "-serial", "pty", "-icount", "shift=0", "-gdb", f"tcp:127.0.0.1:{port}", "-S"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        pty = re.search(r"/dev/pts/\d+", qemu.stdout.readline()).group(0)
+        time.sleep(0.3)
+        flashed = edgepose("flash", str(elf), "--target", "qemu-m7", "--gdb", f"127.0.0.1:{port}")
+        assert flashed.returncode == 0, flashed.stderr
+        done = edgepose(
+            "benchmark", str(model), "--target", "qemu-m7", "--port", pty, "--runs", "2", "--warmup", "0",
+            "--out", str(tmp_path / "r.json"),
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert json.loads((tmp_path / "r.json").read_text())["output_check"]["passed"]
+    finally:
+        qemu.kill()
+        qemu.wait()
+
+
+def test_flash_dry_run_prints_the_exact_command(edgepose, tmp_path):
+    elf = tmp_path / "fw.elf"
+    elf.write_bytes(b"\x7fELF")
+    done = edgepose("flash", str(elf), "--target", "nucleo-h743zi2", "--method", "openocd", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[:1] == ["openocd"] and f"program {elf} verify reset exit" in done.stdout
+    gdb = edgepose("flash", str(elf), "--target", "qemu-m7", "--dry-run", "--gdb", "127.0.0.1:9")
+    assert "target extended-remote 127.0.0.1:9" in gdb.stdout and "load" in gdb.stdout
+
+
+def test_a_model_too_big_for_the_board_is_refused_with_the_numbers(edgepose, model, tmp_path):
+    boards = tmp_path / "boards"
+    boards.mkdir()
+    source = (find_board("qemu-m7").source).read_text()
+    (boards / "tiny-ram.yaml").write_text(source.replace("size: 4M, note: ZBT SSRAM2 and 3", "size: 2K"))
+    done = edgepose(
+        "compile", str(model), "--target", "tiny-ram", "--out", str(tmp_path / "out"),
+        env={"EDGEPOSE_BOARDS_PATH": str(boards)},
+    )  # fmt: skip
+    assert done.returncode == 2
+    line = done.stderr.strip().splitlines()[-1]
+    assert "does not fit tiny-ram" in line and "2,048 B" in line and "arena" in line
+    assert not (tmp_path / "out" / "network").exists()
