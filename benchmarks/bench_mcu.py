@@ -28,12 +28,13 @@ from edgepose.boards import find_board  # noqa: E402
 from edgepose.codegen.compile import compile_for_board  # noqa: E402
 from edgepose.errors import EdgeposeError  # noqa: E402
 from edgepose.models import build_model, model_names  # noqa: E402
+from edgepose.models.registry import model_info  # noqa: E402
 
 
-def int8_model(name: str, folder: Path) -> Path:
+def int8_model(name: str, folder: Path, size: tuple[int, int] | None = None) -> Path:
     import tensorflow as tf
 
-    model = build_model(name)
+    model = build_model(name, size)
     shape = (1, *model.input_shape[1:])
     rng = np.random.default_rng(0)
     converter = tf.lite.TFLiteConverter.from_concrete_functions(
@@ -43,7 +44,7 @@ def int8_model(name: str, folder: Path) -> Path:
     converter.representative_dataset = lambda: ([rng.uniform(-1, 1, shape).astype(np.float32)] for _ in range(8))
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = converter.inference_output_type = tf.int8
-    path = folder / f"{name}_int8.tflite"
+    path = folder / f"{name}_{shape[1]}_int8.tflite"
     path.write_bytes(converter.convert())
     return path
 
@@ -86,11 +87,15 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench-mcu-"))
     rows = []
     for name in args.models.split(","):
-        model = int8_model(name, folder)
+        sizes = sorted(model_info(name).input_sizes, reverse=True)
+        models = {size: int8_model(name, folder, size) for size in sizes}
         for board in args.boards.split(","):
-            row = {"model": name, **measure(model, board, folder)}
-            print(row, flush=True)
-            rows.append(row)
+            for size in sizes:  # the default size first; a smaller one where it does not fit the board
+                row = {"model": name, "input_size": list(size), **measure(models[size], board, folder)}
+                print(row, flush=True)
+                rows.append(row)
+                if "error" not in row:
+                    break
     record("bench_mcu", {"results": rows})
 
 

@@ -1,5 +1,5 @@
 """The STM32 path on emulated boards: `edgepose compile` (generated C + benchmark firmware, memory report
-beside TFLite Micro's arena), `edgepose benchmark` on QEMU Cortex-M7 and Cortex-M55 machines over a pty
+beside TFLite Micro's arena), `edgepose benchmark` on QEMU Cortex-M7, Cortex-M55 and Cortex-M4 machines over a pty
 with outputs checked byte for byte against the tflite-micro interpreter, `edgepose flash` through QEMU's
 real gdbstub with gdb-multiarch, and the board fit check."""
 
@@ -37,7 +37,7 @@ def test_compile_writes_c_firmware_and_a_memory_report_beside_tflite_micro(edgep
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("board", ["qemu-m7", "qemu-m55"])
+@pytest.mark.parametrize("board", ["qemu-m7", "qemu-m55", "qemu-m4"])
 def test_benchmark_on_an_emulated_board_matches_the_reference_byte_for_byte(edgepose, model, board, tmp_path):
     done = edgepose(
         "benchmark", str(model), "--target", board, "--runs", "4", "--warmup", "1", "--profile",
