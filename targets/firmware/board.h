@@ -9,5 +9,6 @@ void board_uart_write(const uint8_t *data, uint32_t size);
 int board_uart_read(void); /* one received byte, or -1 when none is waiting */
 uint64_t board_ticks(void);
 uint64_t board_timer_hz(void);
+void systick_start(void); /* systick.c: board_ticks() from SysTick, for cores without DWT */
 
 #endif

@@ -1,4 +1,4 @@
-/* Arm MPS2/MPS3 FPGA images (QEMU mps2-an500, mps3-an547): CMSDK APB UART and SysTick.
+/* Arm MPS2/MPS3 FPGA images (QEMU mps2-an500, mps3-an547): the CMSDK APB UART; ticks from systick.c.
  * EP_UART_BASE and EP_CPU_HZ come from the board definition (targets/<board>.yaml). */
 #include "board.h"
 
@@ -9,20 +9,10 @@
 #define STATE_TX_FULL 1u
 #define STATE_RX_FULL 2u
 
-#define SYST_CSR (*(volatile uint32_t *)0xE000E010)
-#define SYST_RVR (*(volatile uint32_t *)0xE000E014)
-#define SYST_CVR (*(volatile uint32_t *)0xE000E018)
-
-static volatile uint32_t systick_wraps;
-
-void SysTick_Handler(void) { systick_wraps++; }
-
 void board_init(void) {
     UART_BAUDDIV = EP_CPU_HZ / EP_UART_BAUD;
     UART_CTRL = 3u; /* TX and RX enabled */
-    SYST_RVR = 0x00FFFFFFu;
-    SYST_CVR = 0;
-    SYST_CSR = 7u; /* processor clock, interrupt on wrap, enabled */
+    systick_start();
 }
 
 void board_uart_write(const uint8_t *data, uint32_t size) {
@@ -35,12 +25,3 @@ void board_uart_write(const uint8_t *data, uint32_t size) {
 
 int board_uart_read(void) { return (UART_STATE & STATE_RX_FULL) ? (int)(UART_DATA & 0xFFu) : -1; }
 
-uint64_t board_ticks(void) {
-    for (;;) { /* SysTick counts down from 2^24 - 1; the interrupt counts the wraps */
-        uint32_t wraps = systick_wraps;
-        uint32_t value = SYST_CVR;
-        if (wraps == systick_wraps) return ((uint64_t)wraps << 24) + (0x00FFFFFFu - value);
-    }
-}
-
-uint64_t board_timer_hz(void) { return EP_CPU_HZ; }

@@ -1,4 +1,4 @@
-/* STM32F4 (QEMU netduinoplus2, an STM32F405): USART1 and SysTick. The USART's clock is enabled in
+/* STM32F4 (QEMU netduinoplus2, an STM32F405): USART1; ticks from systick.c. The USART's clock is enabled in
  * RCC_APB2ENR as on the silicon; EP_UART_BASE and EP_CPU_HZ come from the board definition. */
 #include "board.h"
 
@@ -14,21 +14,11 @@
 #define CR1_TE (1u << 3)
 #define CR1_RE (1u << 2)
 
-#define SYST_CSR (*(volatile uint32_t *)0xE000E010)
-#define SYST_RVR (*(volatile uint32_t *)0xE000E014)
-#define SYST_CVR (*(volatile uint32_t *)0xE000E018)
-
-static volatile uint32_t systick_wraps;
-
-void SysTick_Handler(void) { systick_wraps++; }
-
 void board_init(void) {
     RCC_APB2ENR |= RCC_APB2ENR_USART1EN;
     USART_BRR = EP_CPU_HZ / 2u / EP_UART_BAUD; /* APB2 runs at half the core clock */
     USART_CR1 = CR1_UE | CR1_TE | CR1_RE;
-    SYST_RVR = 0x00FFFFFFu;
-    SYST_CVR = 0;
-    SYST_CSR = 7u;
+    systick_start();
 }
 
 void board_uart_write(const uint8_t *data, uint32_t size) {
@@ -41,12 +31,3 @@ void board_uart_write(const uint8_t *data, uint32_t size) {
 
 int board_uart_read(void) { return (USART_SR & SR_RXNE) ? (int)(USART_DR & 0xFFu) : -1; }
 
-uint64_t board_ticks(void) {
-    for (;;) {
-        uint32_t wraps = systick_wraps;
-        uint32_t value = SYST_CVR;
-        if (wraps == systick_wraps) return ((uint64_t)wraps << 24) + (0x00FFFFFFu - value);
-    }
-}
-
-uint64_t board_timer_hz(void) { return EP_CPU_HZ; }
