@@ -21,6 +21,7 @@ from edgepose.cli import (
     evaluate_cmd,
     export_cmd,
     models_cmd,
+    pipeline_cmd,
     quantize_cmd,
     quiet_tensorflow,
     report_cmd,
@@ -63,6 +64,7 @@ app.command("compile")(compile_cmd.compile_model)
 app.command("flash")(compile_cmd.flash)
 app.command("benchmark")(benchmark_cmd.benchmark)
 app.command("deploy")(benchmark_cmd.deploy)
+app.command("pipeline")(pipeline_cmd.pipeline)
 app.command("doctor")(doctor_cmd.doctor)
 app.command("demo")(demo_cmd.demo)
 app.add_typer(targets_cmd.app, name="targets")

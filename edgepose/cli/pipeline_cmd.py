@@ -1,0 +1,59 @@
+"""``edgepose pipeline CONFIG.yaml``: train → export → quantize → evaluate → benchmark → compare."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+from edgepose import console
+from edgepose.cli.common import OVERRIDES_ARGUMENT
+
+
+def pipeline(
+    config: Path = typer.Argument(..., help="Experiment config YAML.", dir_okay=False),
+    overrides: list[str] | None = OVERRIDES_ARGUMENT,
+    steps: str | None = typer.Option(
+        None, "--steps", help="Comma-separated subset, e.g. quantize,evaluate,benchmark (default: all)."
+    ),
+    resume: bool = typer.Option(False, "--resume", help="Skip steps whose inputs are unchanged (needs --out)."),
+    model: Path | None = typer.Option(None, "--model", help="A trained .keras model, for --steps without train."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Run directory (default runs/pipeline-<time>).", file_okay=False
+    ),
+) -> None:
+    """Chain the services on one config, as the STM32 model zoo's chain modes do."""
+    from edgepose.config import dump_config, load_config
+    from edgepose.errors import ConfigError, EdgeposeError
+    from edgepose.pipeline import failures, parse_steps, run_pipeline
+    from edgepose.runs import _fresh_dir
+
+    settings = load_config(config, overrides or [])
+    chosen = parse_steps(steps)
+    if resume and out is None:
+        raise ConfigError("--resume continues a run directory: give it with --out")
+    root = out or _fresh_dir(settings.general.runs_dir, "pipeline")
+    if out is not None and out.exists() and any(out.iterdir()) and not resume:
+        raise ConfigError(f"{out}: not empty; use --resume to continue it, or choose another --out")
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "config.yaml").write_text(dump_config(settings))
+    started = {}
+
+    def on_step(name: str, status: str) -> None:
+        if status == "start":
+            started[name] = time.perf_counter()
+            console.err.print(f"[bold]{name}[/bold] …")
+        else:
+            console.err.print(f"{name}: {status} ({time.perf_counter() - started[name]:.1f} s)")
+
+    given = {"model": model} if model else {}
+    outcomes = run_pipeline(settings, root, chosen, resume, given, on_step)
+    rows = [(o.name, o.status, f"{o.seconds:.1f}", o.summary) for o in outcomes]
+    console.out.print(console.table("pipeline", ("step", "status", "s", "result"), rows))
+    for failure in failures(root):
+        console.warn(f"target {failure['target']} failed: {failure['reason']}")
+    console.out.print(f"run directory: {root}", soft_wrap=True)
+    failed = [o for o in outcomes if o.status == "failed"]
+    if failed:
+        raise EdgeposeError(f"step {failed[0].name} failed: {failed[0].summary} (log: {root / 'pipeline.log'})")

@@ -1,0 +1,352 @@
+"""``edgepose pipeline``: the services chained as the STM32 model zoo's chain modes do —
+train → export → quantize → evaluate (float and int8) → benchmark on every configured target → compare.
+
+Each step reads named artifacts (``model``, ``float_tflite``, ``int8``, ``reports``) and writes its own
+into ``<run>/<step>/``. ``pipeline.json`` records, per step, the sha256 of what it read and of the config
+sections it depends on; ``--resume`` skips a step whose record matches and whose outputs still exist.
+One failing target does not lose the others: the benchmark step records it as failed, with the reason,
+and the chain goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgepose.atomic import write_json, write_text
+from edgepose.config import Config
+from edgepose.errors import ConfigError, EdgeposeError
+from edgepose.hashing import sha256_path
+
+STATE = "pipeline.json"
+LOG = "pipeline.log"
+
+
+@dataclass
+class Context:
+    config: Config
+    root: Path
+    artifacts: dict[str, object]  # name -> Path, or list of Paths for "reports"
+    log: Callable[[str], None]
+    failures: list[dict] = field(default_factory=list)
+
+    def path(self, name: str) -> Path:
+        value = self.artifacts.get(name)
+        if value is None:
+            raise ConfigError(f"this step needs '{name}', which no earlier step made: run the step that makes it")
+        return Path(value)
+
+
+@dataclass
+class Step:
+    name: str
+    reads: tuple[str, ...]  # artifacts
+    sections: tuple[str, ...]  # config sections its result depends on
+    run: Callable[[Context, Path], tuple[dict, str]]  # -> (artifacts written, one-line summary)
+
+
+@dataclass
+class Outcome:
+    name: str
+    status: str  # done, skipped, failed
+    seconds: float
+    summary: str
+
+
+# ---------------------------------------------------------------------------------------------- steps
+
+
+def _train(ctx: Context, out: Path) -> tuple[dict, str]:
+    from edgepose.runs import Run
+    from edgepose.train.trainer import summary, train
+
+    run = Run.create("train", out=out, config=ctx.config)
+    with run:
+        result = train(ctx.config, run)
+    return {"model": out / "best.keras"}, summary(result)
+
+
+def _export(ctx: Context, out: Path) -> tuple[dict, str]:
+    from edgepose.convert.export import export_model
+
+    exported = export_model(ctx.path("model"), "tflite", out)
+    return {"float_tflite": exported.path}, f"{exported.path.name} ({exported.path.stat().st_size:,} B)"
+
+
+def _quantize(ctx: Context, out: Path) -> tuple[dict, str]:
+    from edgepose.convert.metadata import Normalization
+    from edgepose.data.sources import load_splits
+    from edgepose.quantize import calibration
+    from edgepose.quantize.onnx_ptq import OnnxSettings
+    from edgepose.quantize.ptq import QuantizeJob, quantize
+    from edgepose.quantize.tflite_ptq import TfliteSettings
+
+    config, q = ctx.config, ctx.config.quantization
+    normalization = Normalization.from_config(config)
+    size = tuple(config.model.input_size)
+    synthetic = config.dataset.format == "synthetic" and config.dataset.training_path is None
+    source = "synthetic" if synthetic else config.dataset.training_path
+    seed = config.general.global_seed or 0
+    calib = (
+        Path(q.calibration)
+        if q.calibration
+        else calibration.build_set(
+            source, out / "calibration", q.calibration_size, "stratified", seed, normalization, size, config
+        )
+    )
+    job = QuantizeJob(
+        model=ctx.path("model"),
+        out_dir=out,
+        calibration=calib,
+        normalization=normalization,
+        backend="tflite",
+        calibration_size=q.calibration_size,
+        tflite=TfliteSettings(q.granularity, q.input_type, q.output_type, q.activations, list(q.float_layers)),
+        onnx=OnnxSettings(q.granularity, q.calibration_method, q.onnx_format, list(q.exclude_nodes)),
+        per_layer=False,
+    )
+    report = quantize(job, config, load_splits(config.dataset).val)
+    int8 = next(out / a["file"] for a in report["artifacts"] if a["role"] == "int8")
+    drop = (report.get("accuracy") or {}).get("litert", {}).get("drop", {})
+    return {"int8": int8}, f"{int8.name}; mean OKS change {drop.get('mean_oks_points', 'n/a')} points"
+
+
+def _evaluate(ctx: Context, out: Path) -> tuple[dict, str]:
+    from edgepose.data.sources import load_splits
+    from edgepose.evaluate.evaluation import evaluate
+    from edgepose.runs import Run
+    from edgepose.runtime import open_runner
+
+    samples = load_splits(ctx.config.dataset).val
+    scores = {}
+    for role, name in (("float", "model"), ("int8", "int8")):
+        run = Run.create("evaluate", out=out / role, config=ctx.config)
+        with run, open_runner(ctx.path(name)) as runner:
+            scores[role] = evaluate(runner, samples, ctx.config, run)
+    table = {
+        role: {key: s[key] for key in ("AP", "AP50", "mean_oks", "pck@0.2", "pixel_error") if key in s}
+        for role, s in scores.items()
+    }
+    write_json(out / "accuracy.json", table)
+    text = ", ".join(f"{role} OKS {t['mean_oks']:.3f} AP {t['AP']:.3f}" for role, t in table.items())
+    return {"accuracy": out / "accuracy.json"}, text
+
+
+def _benchmark(ctx: Context, out: Path) -> tuple[dict, str]:
+    reports = []
+    for entry in ctx.config.targets:
+        label = entry.board + (f"-{entry.runtime}" if entry.runtime else "")
+        try:
+            reports.append(_benchmark_one(ctx, entry, out / f"{label}.json"))
+            ctx.log(f"benchmark {label}: done")
+        except (EdgeposeError, OSError) as error:  # one board's trouble must not lose the others' results
+            ctx.failures.append({"target": label, "reason": str(error)})
+            ctx.log(f"benchmark {label}: FAILED: {error}")
+    if not reports:
+        raise EdgeposeError("no target could be benchmarked: " + "; ".join(f["reason"] for f in ctx.failures))
+    failed = f", {len(ctx.failures)} failed" if ctx.failures else ""
+    return {"reports": reports}, f"{len(reports)} target(s) measured{failed}"
+
+
+def _benchmark_one(ctx: Context, entry, path: Path) -> Path:
+    from edgepose.bench.client import Client
+    from edgepose.bench.harness import Settings, Target, benchmark
+    from edgepose.bench.report import write_report
+    from edgepose.boards import find_board
+
+    settings, model = ctx.config.benchmark, ctx.path("int8")
+    board = find_board(entry.board)
+    runtime = entry.runtime or settings.runtime
+    target = Target(board.name, board.backend, board.description, reference_runtime=runtime)
+    if board.backend == "host":
+        from edgepose.backends import host
+
+        link = host.open_link(model, runtime, entry.threads or settings.threads)
+    elif board.backend == "qemu":
+        from edgepose.backends import qemu
+
+        link = qemu.start(model, board, path.parent / "build")
+        target.reference_runtime = "tflite-micro"
+    elif board.backend == "rpi" and entry.ssh:
+        from edgepose.backends import rpi
+
+        remote = rpi.Remote(entry.ssh, board, None)
+        rpi.deploy(remote, model, False, runtime)
+        link = rpi.open_link(remote, model, runtime, entry.threads or settings.threads)
+    elif entry.port:
+        from edgepose.bench.links import open_serial
+
+        link = open_serial(entry.port, settings.baud)
+        target.reference_runtime = "tflite-micro" if board.is_mcu else runtime
+    else:
+        raise ConfigError(f"target '{entry.board}' ({board.backend}) needs ssh: or port: in the targets section")
+    measure = Settings(
+        settings.warmup, settings.runs, settings.min_time_s, settings.timeout_s, settings.output_tolerance
+    )
+    with link:
+        report = benchmark(Client(link, timeout=min(settings.timeout_s, 2.0)), model, target, measure)
+    if board.qemu:
+        from edgepose.backends.qemu import add_instructions
+
+        add_instructions(report, board)
+    write_report(report, path)
+    return path
+
+
+def _compare(ctx: Context, out: Path) -> tuple[dict, str]:
+    from edgepose.bench.compare import compare, write_html, write_png
+    from edgepose.bench.report import load_report
+
+    reports = [load_report(Path(p)) for p in ctx.artifacts.get("reports") or []]
+    if not reports:
+        raise ConfigError("nothing to compare: the benchmark step wrote no report")
+    rows = compare(reports)
+    write_png(reports, out / "latency.png")
+    write_html(reports, rows, out / "compare.html")
+    return {"compare": out / "compare.html"}, f"{len(reports)} report(s) side by side: {out / 'compare.html'}"
+
+
+STEPS = (
+    Step("train", (), ("dataset", "preprocessing", "data_augmentation", "model", "training"), _train),
+    Step("export", ("model",), (), _export),
+    Step("quantize", ("model",), ("dataset", "preprocessing", "quantization"), _quantize),
+    Step("evaluate", ("model", "int8"), ("dataset", "preprocessing", "evaluation"), _evaluate),
+    Step("benchmark", ("int8",), ("targets", "benchmark"), _benchmark),
+    Step("compare", ("reports",), (), _compare),
+)
+STEP_NAMES = tuple(s.name for s in STEPS)
+
+
+# ---------------------------------------------------------------------------------------------- driver
+
+
+def parse_steps(text: str | None) -> list[str]:
+    if not text:
+        return list(STEP_NAMES)
+    chosen = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = [s for s in chosen if s not in STEP_NAMES]
+    if unknown:
+        raise ConfigError(f"--steps: unknown step(s) {', '.join(unknown)}; the steps are {', '.join(STEP_NAMES)}")
+    return [s for s in STEP_NAMES if s in chosen]  # always in chain order
+
+
+def run_pipeline(
+    config: Config,
+    root: Path,
+    steps: Sequence[str] = STEP_NAMES,
+    resume: bool = False,
+    given: dict | None = None,
+    on_step: Callable[[str, str], None] | None = None,
+) -> list[Outcome]:
+    """Run ``steps`` in ``root``; ``given`` supplies artifacts made elsewhere (``--model``)."""
+    root.mkdir(parents=True, exist_ok=True)
+    state = _load_state(root) if resume else {"steps": {}}
+    artifacts: dict[str, object] = {}
+    for record in state["steps"].values():  # what finished steps made is available to later ones
+        artifacts.update(_decode(record.get("outputs", {}), root))
+    artifacts.update({k: Path(v) for k, v in (given or {}).items()})
+    log_file = (root / LOG).open("a")
+
+    def log(message: str) -> None:
+        log_file.write(f"{time.strftime('%H:%M:%S')} {message}\n")
+        log_file.flush()
+
+    outcomes = []
+    try:
+        for step in (s for s in STEPS if s.name in steps):
+            if on_step:
+                on_step(step.name, "start")
+            ctx = Context(config, root, artifacts, log)
+            outcome = _run_step(step, ctx, state, resume)
+            outcomes.append(outcome)
+            log(f"{step.name}: {outcome.status} in {outcome.seconds:.1f} s: {outcome.summary}")
+            if on_step:
+                on_step(step.name, outcome.status)
+            if outcome.status == "failed":
+                break
+    finally:
+        log_file.close()
+        write_json(root / "summary.json", {"steps": [o.__dict__ for o in outcomes]})
+    return outcomes
+
+
+def _run_step(step: Step, ctx: Context, state: dict, resume: bool) -> Outcome:
+    key = _input_key(step, ctx)
+    record = state["steps"].get(step.name)
+    if resume and record and record.get("key") == key and _outputs_exist(_decode(record.get("outputs", {}), ctx.root)):
+        ctx.artifacts.update(_decode(record["outputs"], ctx.root))
+        return Outcome(step.name, "skipped", 0.0, "inputs unchanged since the last run")
+    out = ctx.root / step.name
+    if out.exists():
+        shutil.rmtree(out)  # a step's folder is its own: a rerun starts clean
+    started = time.perf_counter()
+    try:
+        outputs, summary = step.run(ctx, out)
+    except EdgeposeError as error:
+        state["steps"].pop(step.name, None)
+        _save_state(ctx.root, state)
+        ctx.log(traceback.format_exc())
+        return Outcome(step.name, "failed", time.perf_counter() - started, str(error))
+    ctx.artifacts.update(outputs)
+    state["steps"][step.name] = {
+        "key": key,
+        "outputs": _encode(outputs, ctx.root),
+        "failures": ctx.failures,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    _save_state(ctx.root, state)
+    return Outcome(step.name, "done", time.perf_counter() - started, summary)
+
+
+def _input_key(step: Step, ctx: Context) -> str:
+    """sha256 over the step's input artifacts and the config sections its result depends on."""
+    digest = hashlib.sha256(step.name.encode())
+    for name in step.reads:
+        value = ctx.artifacts.get(name)
+        for path in value if isinstance(value, list) else [value] if value else []:
+            digest.update(sha256_path(Path(path)).encode())
+    dumped = ctx.config.model_dump(mode="json")
+    for section in step.sections:
+        digest.update(json.dumps(dumped.get(section), sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
+def _encode(outputs: dict, root: Path) -> dict:
+    """Paths inside the run directory are kept relative to it, so a moved run directory still resumes."""
+
+    def one(path) -> str:
+        path = Path(path)
+        return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+    return {k: [one(p) for p in v] if isinstance(v, list) else one(v) for k, v in outputs.items()}
+
+
+def _decode(outputs: dict, root: Path) -> dict:
+    return {k: [root / p for p in v] if isinstance(v, list) else root / v for k, v in outputs.items()}
+
+
+def _outputs_exist(outputs: dict) -> bool:  # decoded
+    paths = [p for v in outputs.values() for p in (v if isinstance(v, list) else [v])]
+    return all(Path(p).exists() for p in paths)
+
+
+def _load_state(root: Path) -> dict:
+    try:
+        return json.loads((root / STATE).read_text())
+    except (OSError, ValueError):
+        return {"steps": {}}
+
+
+def _save_state(root: Path, state: dict) -> None:
+    write_text(root / STATE, json.dumps(state, indent=2))
+
+
+def failures(root: Path) -> list[dict]:
+    """The targets that failed in the last benchmark step, with their reasons."""
+    return _load_state(root)["steps"].get("benchmark", {}).get("failures", [])
