@@ -386,6 +386,15 @@ def _cpu_model() -> str:
 
 
 def _peak_rss_bytes() -> int | None:
+    """This process's peak resident memory. On Linux from VmHWM: ``ru_maxrss`` survives ``execve``, so an
+    agent started by a large process (the edgepose CLI with TensorFlow loaded) would report its parent's."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         import resource
 

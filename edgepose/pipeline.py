@@ -100,21 +100,24 @@ def _quantize(ctx: Context, out: Path) -> tuple[dict, str]:
             source, out / "calibration", q.calibration_size, "stratified", seed, normalization, size, config
         )
     )
-    job = QuantizeJob(
+    settings = dict(
         model=ctx.path("model"),
-        out_dir=out,
         calibration=calib,
         normalization=normalization,
-        backend="tflite",
         calibration_size=q.calibration_size,
         tflite=TfliteSettings(q.granularity, q.input_type, q.output_type, q.activations, list(q.float_layers)),
         onnx=OnnxSettings(q.granularity, q.calibration_method, q.onnx_format, list(q.exclude_nodes)),
         per_layer=False,
     )
-    report = quantize(job, config, load_splits(config.dataset).val)
-    int8 = next(out / a["file"] for a in report["artifacts"] if a["role"] == "int8")
+    val = load_splits(config.dataset).val
+    report = quantize(QuantizeJob(out_dir=out, backend="tflite", **settings), config, val)
+    made = {"int8": next(out / a["file"] for a in report["artifacts"] if a["role"] == "int8")}
+    if any((t.runtime or config.benchmark.runtime) == "onnxruntime" for t in config.targets):
+        onnx = quantize(QuantizeJob(out_dir=out / "onnx", backend="onnx", **settings), config)
+        made["int8_onnx"] = next(out / "onnx" / a["file"] for a in onnx["artifacts"] if a["role"] == "int8")
     drop = (report.get("accuracy") or {}).get("litert", {}).get("drop", {})
-    return {"int8": int8}, f"{int8.name}; mean OKS change {drop.get('mean_oks_points', 'n/a')} points"
+    names = ", ".join(p.name for p in made.values())
+    return made, f"{names}; mean OKS change {drop.get('mean_oks_points', 'n/a')} points"
 
 
 def _evaluate(ctx: Context, out: Path) -> tuple[dict, str]:
@@ -160,9 +163,10 @@ def _benchmark_one(ctx: Context, entry, path: Path) -> Path:
     from edgepose.bench.report import write_report
     from edgepose.boards import find_board
 
-    settings, model = ctx.config.benchmark, ctx.path("int8")
+    settings = ctx.config.benchmark
     board = find_board(entry.board)
     runtime = entry.runtime or settings.runtime
+    model = ctx.path("int8_onnx" if runtime == "onnxruntime" and not board.is_mcu else "int8")
     target = Target(board.name, board.backend, board.description, reference_runtime=runtime)
     if board.backend == "host":
         from edgepose.backends import host
@@ -215,9 +219,9 @@ def _compare(ctx: Context, out: Path) -> tuple[dict, str]:
 STEPS = (
     Step("train", (), ("dataset", "preprocessing", "data_augmentation", "model", "training"), _train),
     Step("export", ("model",), (), _export),
-    Step("quantize", ("model",), ("dataset", "preprocessing", "quantization"), _quantize),
+    Step("quantize", ("model",), ("dataset", "preprocessing", "quantization", "targets"), _quantize),
     Step("evaluate", ("model", "int8"), ("dataset", "preprocessing", "evaluation"), _evaluate),
-    Step("benchmark", ("int8",), ("targets", "benchmark"), _benchmark),
+    Step("benchmark", ("int8", "int8_onnx"), ("targets", "benchmark"), _benchmark),
     Step("compare", ("reports",), (), _compare),
 )
 STEP_NAMES = tuple(s.name for s in STEPS)

@@ -105,3 +105,35 @@ def test_unknown_steps_and_resume_without_a_folder_are_refused(edgepose, tmp_pat
     assert lost.returncode == 2 and "--out" in lost.stderr
     missing = edgepose("pipeline", "c.yaml", "--steps", "evaluate", "--out", "x")
     assert missing.returncode == 2 and "needs 'model'" in missing.stderr
+
+
+MICRO_DEMO = [
+    "dataset.synthetic.train_size=16", "dataset.synthetic.val_size=8", "dataset.synthetic.image_size=96",
+    "model.input_size=96", "training.epochs=1", "training.batch_size=8", "quantization.calibration_size=8",
+    "evaluation.max_samples=8", "benchmark.runs=3", "benchmark.warmup=0",
+]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_demo_produces_the_summary_page(edgepose, tmp_path):
+    """The demo on a micro dataset: the same steps as `make demo`, in a fraction of the time."""
+    import re
+
+    import yaml
+
+    done = edgepose("demo", *MICRO_DEMO, env={"EDGEPOSE_CACHE": str(tmp_path / "cache")})
+    assert done.returncode == 0, done.stderr[-2000:]
+    (run,) = (tmp_path / "runs").glob("demo-*")
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["verb"] == "demo"
+    assert yaml.safe_load((run / "config.yaml").read_text()) == manifest["config"]
+    assert [t["board"] for t in json.loads((run / "targets.json").read_text())] == [
+        "host", "host", "qemu-m7", "qemu-m55"
+    ]  # fmt: skip
+    page = (run / "summary.html").read_text()
+    assert f"summary: {run / 'summary.html'}" in done.stdout
+    assert re.search(r"<td>float</td>.*<td>int8</td>", page)
+    for runtime in ("litert", "onnxruntime", "edgepose-c"):
+        assert f"<td>{runtime}</td>" in page
+    assert page.count("instructions (emulated)") == 2 and page.count("<td>pass</td>") == 4
+    assert page.count("data:image/png;base64,") == 3  # latency plot, float and int8 predictions

@@ -19,3 +19,4 @@ def demo(
     for step in result.steps:
         console.out.print(f"[green]done[/] {step.name}: {step.summary}", soft_wrap=True)
     console.out.print(f"run directory: {result.run.path}", soft_wrap=True)
+    console.out.print(f"summary: {result.run.path / 'summary.html'}", soft_wrap=True)
