@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
 
 from rich.console import Console
 from rich.table import Table
@@ -45,3 +46,22 @@ def human_hz(hz: int | None) -> str:
     if not hz:
         return "-"
     return f"{hz / 1e9:g} GHz" if hz >= 1e9 else f"{hz / 1e6:g} MHz"
+
+
+@contextmanager
+def chain_progress(steps: list[str]):
+    """One rich display for the whole chain: a line per step with its state and time."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err) as bar:
+        tasks = {name: bar.add_task(f"{name}: waiting", total=1, start=False) for name in steps}
+
+        def on_step(name: str, status: str) -> None:
+            if status == "start":
+                bar.start_task(tasks[name])
+                bar.update(tasks[name], description=f"{name}: running")
+            else:
+                bar.update(tasks[name], description=f"{name}: {status}", completed=1)
+                bar.stop_task(tasks[name])
+
+        yield on_step

@@ -73,9 +73,11 @@ def _targets(run: Run, config: Config) -> str:
 
 
 def _chain(run: Run, config: Config) -> str:
-    from edgepose.pipeline import run_pipeline
+    from edgepose.console import chain_progress
+    from edgepose.pipeline import STEP_NAMES, run_pipeline
 
-    outcomes = run_pipeline(config, run.path / "pipeline", on_step=lambda name, status: print(f"demo: {name} {status}"))
+    with chain_progress(list(STEP_NAMES)) as on_step:
+        outcomes = run_pipeline(config, run.path / "pipeline", on_step=on_step)
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:
         from edgepose.errors import EdgeposeError

@@ -86,10 +86,12 @@ def _quantize(ctx: Context, out: Path) -> tuple[dict, str]:
     from edgepose.quantize.onnx_ptq import OnnxSettings
     from edgepose.quantize.ptq import QuantizeJob, quantize
     from edgepose.quantize.tflite_ptq import TfliteSettings
+    from edgepose.runtime import open_runner
 
     config, q = ctx.config, ctx.config.quantization
     normalization = Normalization.from_config(config)
-    size = tuple(config.model.input_size)
+    with open_runner(ctx.path("model")) as runner:  # the model's own size: the config may leave it to the zoo default
+        size = tuple(runner.input_shape[:2])
     synthetic = config.dataset.format == "synthetic" and config.dataset.training_path is None
     source = "synthetic" if synthetic else config.dataset.training_path
     seed = config.general.global_seed or 0

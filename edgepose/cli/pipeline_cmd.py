@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import typer
@@ -38,17 +37,9 @@ def pipeline(
         raise ConfigError(f"{out}: not empty; use --resume to continue it, or choose another --out")
     root.mkdir(parents=True, exist_ok=True)
     (root / "config.yaml").write_text(dump_config(settings))
-    started = {}
-
-    def on_step(name: str, status: str) -> None:
-        if status == "start":
-            started[name] = time.perf_counter()
-            console.err.print(f"[bold]{name}[/bold] …")
-        else:
-            console.err.print(f"{name}: {status} ({time.perf_counter() - started[name]:.1f} s)")
-
     given = {"model": model} if model else {}
-    outcomes = run_pipeline(settings, root, chosen, resume, given, on_step)
+    with console.chain_progress(chosen) as on_step:
+        outcomes = run_pipeline(settings, root, chosen, resume, given, on_step)
     rows = [(o.name, o.status, f"{o.seconds:.1f}", o.summary) for o in outcomes]
     console.out.print(console.table("pipeline", ("step", "status", "s", "result"), rows))
     for failure in failures(root):
