@@ -244,8 +244,10 @@ def test_ctrl_c_leaves_the_device_reset_and_idle(models, tmp_path):
             )  # fmt: skip
             _wait_until_computing(agent.pid, 2 + _cpu_seconds(agent.pid))  # in the middle of the timed runs
             run.send_signal(signal.SIGINT)
-            run.communicate(timeout=30)
-            assert run.returncode != 0 and not (tmp_path / "r.json").exists()
+            # Usually gone in well under a second; the guard is generous because on a loaded 2-core runner
+            # the RESET exchange may wait out a retry or two.
+            _, err = run.communicate(timeout=120)
+            assert run.returncode != 0 and not (tmp_path / "r.json").exists(), err
             client = Client(SerialLink(cable.host_port, 921600), timeout=2.0, retries=3)
             with client.link:
                 started = time.monotonic()
