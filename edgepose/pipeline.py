@@ -26,6 +26,7 @@ from edgepose.hashing import sha256_path
 
 STATE = "pipeline.json"
 LOG = "pipeline.log"
+ACCURACY_KEYS = ("AP", "AP50", "AP75", "AR", "mean_oks", "mean_error_px")  # with pck@T: evaluate/accuracy.json
 
 
 @dataclass
@@ -135,7 +136,7 @@ def _evaluate(ctx: Context, out: Path) -> tuple[dict, str]:
         with run, open_runner(ctx.path(name)) as runner:
             scores[role] = evaluate(runner, samples, ctx.config, run)
     table = {
-        role: {key: s[key] for key in ("AP", "AP50", "mean_oks", "pck@0.2", "pixel_error") if key in s}
+        role: {key: value for key, value in s.items() if key in ACCURACY_KEYS or key.startswith("pck@")}
         for role, s in scores.items()
     }
     write_json(out / "accuracy.json", table)

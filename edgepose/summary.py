@@ -45,12 +45,16 @@ td:first-child, th:first-child {{ text-align: left; }} .failed {{ color: #c00; }
 
 
 def _accuracy_table(accuracy: dict) -> str:
-    keys = ("AP", "AP50", "mean_oks", "pck@0.2", "mean_error_px")
+    keys = list(dict.fromkeys(k for scores in accuracy.values() for k in scores))
     rows = "".join(
-        f"<tr><td>{role}</td>" + "".join(f"<td>{scores.get(k, float('nan')):.3f}</td>" for k in keys) + "</tr>"
+        f"<tr><td>{role}</td>" + "".join(f"<td>{_number(scores.get(k))}</td>" for k in keys) + "</tr>"
         for role, scores in accuracy.items()
     )
     return f"<table><tr><th>model</th>{''.join(f'<th>{k}</th>' for k in keys)}</tr>{rows}</table>"
+
+
+def _number(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"  # None: nothing to score (e.g. no visible keypoint)
 
 
 def _latency_table(reports: list[dict]) -> str:

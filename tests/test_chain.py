@@ -60,7 +60,10 @@ def test_the_whole_chain_runs_and_a_failing_target_loses_nothing(chain):
     assert [f["target"] for f in failed] == ["nucleo-h743zi2"] and "/dev/ttyNOSUCHPORT" in failed[0]["reason"]
     assert "target nucleo-h743zi2 failed" in done.stderr
     accuracy = json.loads((run / "evaluate" / "accuracy.json").read_text())
-    assert set(accuracy) == {"float", "int8"} and "mean_oks" in accuracy["int8"]
+    assert set(accuracy) == {"float", "int8"}
+    for scores in accuracy.values():
+        assert {"AP", "AP50", "AP75", "AR", "mean_oks", "pck@0.2", "mean_error_px"} <= set(scores)
+        assert scores["mean_error_px"] > 0
     assert "qemu-m7" in (run / "compare" / "compare.html").read_text()
     assert (run / "pipeline.log").read_text().count("done in") == 6
 
@@ -134,6 +137,8 @@ def test_demo_produces_the_summary_page(edgepose, tmp_path):
     page = (run / "summary.html").read_text()
     assert f"summary: {run / 'summary.html'}" in done.stdout
     assert re.search(r"<td>float</td>.*<td>int8</td>", page)
+    accuracy_table = page.split("<table>")[1]
+    assert "<th>mean_error_px</th>" in accuracy_table and "nan" not in accuracy_table
     for runtime in ("litert", "onnxruntime", "edgepose-c"):
         assert f"<td>{runtime}</td>" in page
     assert page.count("instructions (emulated)") == 2 and page.count("<td>pass</td>") == 4

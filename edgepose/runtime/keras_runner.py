@@ -40,7 +40,9 @@ class KerasRunner(Runner):
         if self._predict is None:
             import tensorflow as tf
 
-            self._predict = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
+            # One trace for every batch size: the last batch of a dataset is usually smaller.
+            batch = tf.TensorSpec((None, *self.input_shape), tf.float32)
+            self._predict = tf.function(lambda x: self.model(x, training=False), input_signature=[batch])
         outputs = self._predict(np.asarray(inputs, np.float32))
         outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
         return {name: np.asarray(o, np.float32) for name, o in zip(self.output_shapes, outputs, strict=True)}
