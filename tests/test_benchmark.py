@@ -151,7 +151,10 @@ def test_benchmark_through_a_paced_serial_wire_with_the_cli(models, tmp_path):
             agent.terminate()
     assert done.returncode == 0, done.stderr
     report = json.loads(out.read_text())
-    assert report["output_check"]["passed"] and report["link"]["retries"] == 0
+    assert report["output_check"]["passed"] and report["link"]["bad_frames"] == 0  # a clean wire damages nothing
+    # A reply later than the client's adaptive wait is asked for again; on a clean wire only a stalled
+    # process (a loaded machine) makes one that late, and rarely.
+    assert report["link"]["retries"] <= 2
     # A paced pty carries at most baud/10 bytes a second: the upload rate shows the wire's limit held.
     assert report["link"]["upload_bytes_per_s"] <= 921600 / 10 * 1.05
 

@@ -57,7 +57,7 @@ from edgepose.bench.links import Link
 from edgepose.errors import DeviceError
 
 MIN_CHUNK = 48  # smallest frame payload tried on a noisy link: a 1%-per-byte error rate still lets most through
-MIN_WAIT = 0.02  # s: the shortest a silence is waited out, whatever the measured round trip
+MIN_WAIT = 0.1  # s: the shortest a silence is waited out (a busy host can stall a process this long)
 
 
 def _fields(layout, frame: Frame, tail: bool = False) -> tuple:
@@ -93,6 +93,7 @@ class Client:
         self.chunk = MAX_PAYLOAD  # payload bytes per READ/WRITE frame now: halved on a failure, regrown after
         self._successes = 0
         self._latency: float | None = None  # smoothed time a reply takes beyond its bytes' transfer time
+        self._jitter = 0.0  # smoothed deviation of that time: a loaded host answers late now and then
 
     # ----------------------------------------------------------------------------------- messages
 
@@ -253,15 +254,21 @@ class Client:
         return None
 
     def _first_wait(self) -> float:
-        """How long silence means loss: a few round trips once some are measured (so a lost frame on a noisy
-        link costs milliseconds, not the whole timeout), the configured timeout until then."""
+        """How long silence means loss: once round trips are measured, four smoothed ones plus four of their
+        deviations (the deviation term is TCP's, RFC 6298), so a lost frame on a noisy link costs a fraction
+        of a second, not the whole timeout, and a link whose replies come late now and then gets the slack
+        it needs; the configured timeout until then."""
         if self._latency is None:
             return self.timeout
-        return min(self.timeout, max(MIN_WAIT, 4 * self._latency))
+        return min(self.timeout, max(MIN_WAIT, 4 * self._latency + 4 * self._jitter))
 
     def _measured(self, latency: float) -> None:
         latency = max(latency, 0.0)
-        self._latency = latency if self._latency is None else 0.875 * self._latency + 0.125 * latency
+        if self._latency is None:
+            self._latency, self._jitter = latency, latency / 2
+        else:
+            self._jitter = 0.75 * self._jitter + 0.25 * abs(self._latency - latency)
+            self._latency = 0.875 * self._latency + 0.125 * latency
 
     def _failed(self) -> None:
         self.chunk = max(MIN_CHUNK, self.chunk // 2)
