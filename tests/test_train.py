@@ -48,6 +48,14 @@ def _optimizer_steps(model: Path) -> int:
     return int(keras.models.load_model(model, compile=True).optimizer.iterations.numpy())
 
 
+def _loss_kind(model: Path) -> str:
+    import keras
+
+    import edgepose.train.losses  # noqa: F401
+
+    return keras.models.load_model(model, compile=True).loss.kind
+
+
 def test_two_epochs_then_resume_for_a_third(tmp_path: Path, edgepose, cache: dict) -> None:
     result = edgepose("train", "--data", "synthetic", "--epochs", "2", *SMALL, "--out", "run", env=cache)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -61,6 +69,7 @@ def test_two_epochs_then_resume_for_a_third(tmp_path: Path, edgepose, cache: dic
     assert json.loads((run / "train_state.json").read_text())["epoch"] == 2
     assert json.loads((run / "manifest.json").read_text())["status"] == "complete"
     assert _optimizer_steps(run / "last.keras") == 2 * 3  # 24 people / batch 8
+    assert _loss_kind(run / "last.keras") == "softmax_ce"  # the default
 
     result = edgepose("train", "--resume", "run", "training.epochs=3", env=cache)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -70,7 +79,9 @@ def test_two_epochs_then_resume_for_a_third(tmp_path: Path, edgepose, cache: dic
 
 
 def test_resume_after_kill_loses_at_most_the_epoch_in_flight(tmp_path: Path, edgepose, cache: dict) -> None:
+    """With the MSE loss (not the default), which the resumed run must keep."""
     args = [str(CLI), "train", "--data", "synthetic", "--epochs", "4", *SMALL, "--out", "run"]
+    args.append("training.loss=mse")
     process = subprocess.Popen(
         args, cwd=tmp_path, env={**os.environ, **cache}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
@@ -91,6 +102,7 @@ def test_resume_after_kill_loses_at_most_the_epoch_in_flight(tmp_path: Path, edg
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"after epoch {done}" in result.stderr
     assert _epochs(tmp_path / "run") == [0, 1, 2, 3]  # no duplicate rows from the killed epoch
+    assert _loss_kind(tmp_path / "run" / "last.keras") == "mse"
     assert json.loads((tmp_path / "run" / "manifest.json").read_text())["status"] == "complete"
 
 

@@ -207,6 +207,9 @@ class Training(Section):
         description="Keras callbacks by class name, with their arguments",
     )
     heatmap_sigma: float = Field(2.0, gt=0.0, description="Gaussian sigma of the targets, in heatmap pixels")
+    loss: Literal["softmax_ce", "mse"] = Field(
+        "softmax_ce", description="softmax_ce: per-keypoint spatial softmax, log-probabilities; mse: Gaussian heatmaps"
+    )
     mixed_precision: Literal["auto", "on", "off"] = Field("auto", description="auto: on when a GPU is present")
     distribution: Literal["none", "mirrored", "multi_worker"] = "none"
     data_service: str | None = Field(None, pattern=r"^grpc://[^:/]+:\d+$", description="grpc://host:port")

@@ -49,7 +49,7 @@ def train(config: Config, run: Run, resume_state: dict | None = None) -> TrainRe
         else:
             model = _fresh_model(config, mixed)
             steps = steps_per_epoch(len(splits.train), config.training.batch_size) * config.training.epochs
-            model.compile(optimizer=_optimizer(config.training.optimizer, steps), loss=_loss())
+            model.compile(optimizer=_optimizer(config.training.optimizer, steps), loss=_loss(config.training.loss))
     spec = PipelineSpec.from_config(config, tuple(model.inputs[0].shape[1:3]))
     if spec.channels != model.inputs[0].shape[-1]:
         raise ConfigError(f"preprocessing.color_mode '{spec.color_mode}' does not match the model's input channels")
@@ -140,16 +140,18 @@ def _load(path: Path, compile: bool):
         return KerasRunner.from_file(path).model
     import keras
 
+    from edgepose.train.losses import HeatmapLoss
+
     try:
-        return keras.models.load_model(path, custom_objects={"HeatmapLoss": _loss().__class__})
+        return keras.models.load_model(path, custom_objects={"HeatmapLoss": HeatmapLoss})
     except (ValueError, OSError) as exc:
         raise ModelError(f"{path}: cannot resume from this checkpoint: {exc}") from None
 
 
-def _loss():
+def _loss(kind: str):
     from edgepose.train.losses import HeatmapLoss
 
-    return HeatmapLoss()
+    return HeatmapLoss(kind)
 
 
 def _optimizer(spec: dict[str, dict[str, Any]], total_steps: int):
