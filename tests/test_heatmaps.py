@@ -80,3 +80,35 @@ def test_flip_heatmaps_matches_flipping_the_keypoints():
     direct, _ = heatmaps.encode(kpts, (48, 48), 4)
     restored = heatmaps.flip_heatmaps(mirrored_target, COCO17.flip_permutation())
     np.testing.assert_allclose(restored, direct, atol=1e-5)
+
+
+def _log_probabilities(target: np.ndarray) -> np.ndarray:
+    """What a ``softmax_ce`` model outputs at its optimum: the log of the normalised Gaussian target."""
+    log = np.log(np.maximum(target, 1e-30)) - np.log(target.sum(axis=(0, 1)))
+    return np.maximum(log, -30.0).astype(np.float32)
+
+
+@pytest.mark.parametrize("refine", ["dark", "integral"])
+def test_log_probability_heatmaps_decode_as_their_gaussians_do(refine):
+    rng = np.random.default_rng(4)
+    for x, y in rng.uniform(14, 178, size=(50, 2)):
+        target, _ = heatmaps.encode(np.array([[x, y, 2]]), (48, 48), 4, sigma=2.0)
+        from_gaussian, _ = heatmaps.decode(target, 4, refine=refine)
+        from_log, confidence = heatmaps.decode(_log_probabilities(target), 4, refine=refine)
+        np.testing.assert_allclose(from_log, from_gaussian, atol=1e-3)
+        assert confidence[0] < 0  # a log-probability
+    assert np.hypot(*(from_log[0] - (x, y))) < (0.1 if refine == "dark" else 1.0)
+
+
+def test_integral_averages_out_a_noisy_peak():
+    rng = np.random.default_rng(1)
+    errors = {"quarter": [], "dark": [], "integral": []}
+    for x, y in rng.uniform(14, 178, size=(100, 2)):
+        target, _ = heatmaps.encode(np.array([[x, y, 2]]), (48, 48), 4, sigma=2.0)
+        noisy = _log_probabilities(target) + rng.normal(0, 0.3, target.shape).astype(np.float32)
+        noisy -= np.log(np.exp(noisy).sum())  # still log-probabilities
+        for refine, found in errors.items():
+            decoded, _ = heatmaps.decode(noisy, 4, refine=refine)
+            found.append(np.hypot(*(decoded[0] - (x, y))))
+    # A pixel's noise moves the argmax, and the 3x3 rules with it; the 7x7 mean barely moves.
+    assert np.mean(errors["integral"]) < 0.6 * min(np.mean(errors["quarter"]), np.mean(errors["dark"]))

@@ -21,7 +21,7 @@ def evaluate(
     ),
     config: Path | None = CONFIG_OPTION,
     flip_test: bool | None = typer.Option(None, "--flip-test/--no-flip-test", help="Average with the mirror."),
-    refine: str | None = typer.Option(None, help="Sub-pixel refinement: none, quarter or dark."),
+    refine: str | None = typer.Option(None, help="Sub-pixel refinement: none, quarter, dark or integral."),
     engine: str | None = typer.Option(
         None, "--engine", help="keras, litert, tflite-micro or onnxruntime (default: by the model's kind)."
     ),

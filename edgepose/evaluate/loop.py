@@ -43,7 +43,7 @@ def predict(
     samples: Sequence[PersonSample],
     spec: PipelineSpec,
     batch_size: int = 32,
-    refine: heatmaps.Refine = "quarter",
+    refine: heatmaps.Refine = "integral",
     flip_test: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> Predictions:
