@@ -5,7 +5,7 @@ anything given as KEY=VALUE overrides it (and is recorded with the result).
 
     .venv/bin/python benchmarks/bench_accuracy_synth.py [KEY=VALUE ...]
 
-e.g. ``training.epochs=20`` (what fits in 15 minutes on this 2-core VM) and ``training.loss=softmax_ce``.
+e.g. ``training.loss=mse`` to compare losses. The default 20 epochs is what fits in 15 minutes on a 2-core VM.
 """
 
 from __future__ import annotations
@@ -28,6 +28,18 @@ from edgepose.runtime import open_runner  # noqa: E402
 from edgepose.train.trainer import train  # noqa: E402
 
 
+def decoding_table(runner, samples, overrides: list[str]) -> list[dict]:
+    """The same model decoded every way ``evaluation`` offers: what refinement and flip test add."""
+    rows = []
+    for refine in ("quarter", "dark", "integral"):
+        for flip_test in (False, True):
+            config = load_config(None, [*overrides, f"evaluation.refine={refine}", f"evaluation.flip_test={flip_test}"])
+            scores = evaluate(runner, samples, config)
+            rows.append({"refine": refine, "flip_test": flip_test, "AP": scores["AP"], "mean_oks": scores["mean_oks"]})
+            print(f"  refine {refine:8s} flip test {'on ' if flip_test else 'off'}: AP {scores['AP']:.3f}")
+    return rows
+
+
 def main() -> None:
     overrides = ["model.name=tiny", *sys.argv[1:]]
     os.environ.setdefault("EDGEPOSE_CACHE", str(Path(tempfile.gettempdir()) / "edgepose-bench-cache"))
@@ -41,6 +53,8 @@ def main() -> None:
     splits = load_splits(config.dataset)
     with open_runner(run.path / "best.keras") as runner:
         scores = evaluate(runner, splits.val, config)
+        input_size = list(runner.input_shape[:2])
+        decodings = decoding_table(runner, splits.val, overrides)
     per_epoch = len(splits.train) * result.epochs / (minutes * 60)
     print(
         f"tiny: AP {scores['AP']:.3f}  AP50 {scores['AP50']:.3f}  mean OKS {scores['mean_oks']:.3f}  "
@@ -52,11 +66,18 @@ def main() -> None:
             "overrides": overrides,
             "train_people": len(splits.train),
             "val_people": len(splits.val),
+            "recipe": {  # the defaults change over time; record the ones this run used
+                "batch_size": config.training.batch_size,
+                "optimizer": config.training.optimizer,
+                "heatmap_sigma": config.training.heatmap_sigma,
+                "input_size": input_size,
+            },
             "epochs": result.epochs,
             "wall_minutes": round(minutes, 2),
             "train_images_per_s": round(per_epoch, 1),
             "validation": {k: v for k, v in scores.items() if k not in ("per_keypoint", "model", "settings")},
             "per_keypoint": scores["per_keypoint"],
+            "by_decoding": decodings,
             "target": {"AP": 0.70, "wall_minutes": 15},
             "run_dir": str(run.path),
         },

@@ -195,10 +195,10 @@ def _single_entry(value: dict[str, dict[str, Any]], what: str) -> dict[str, dict
 
 class Training(Section):
     batch_size: int = Field(32, ge=1)
-    epochs: int = Field(50, ge=1)
+    epochs: int = Field(20, ge=1)
     optimizer: dict[str, dict[str, Any]] = Field(
         default_factory=lambda: {
-            "Adam": {"learning_rate": {"CosineDecay": {"initial_learning_rate": 2e-3, "alpha": 0.02}}}
+            "Adam": {"learning_rate": {"CosineDecay": {"initial_learning_rate": 1e-2, "alpha": 0.02}}}
         },
         description="one Keras optimizer by class name, with its arguments; learning_rate may be a schedule",
     )
@@ -253,7 +253,7 @@ class Quantization(Section):
 
 class Evaluation(Section):
     pck_threshold: float = Field(0.2, gt=0.0, description="fraction of the person's box size")
-    refine: Literal["none", "quarter", "dark"] = "quarter"
+    refine: Literal["none", "quarter", "dark", "integral"] = "integral"
     flip_test: bool = False
     max_samples: int | None = Field(None, ge=1)
 
