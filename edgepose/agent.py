@@ -9,9 +9,9 @@ ssh) or over a serial device (a UART, a USB gadget):
     python3 agent.py MODEL.tflite --stdio
     python3 agent.py MODEL.tflite --port /dev/ttyGS0 --baud 921600
 
-This file is also where edgepose keeps the protocol's framing and message layouts (the host side imports
-them from here): one Python implementation, which the agent must carry with it. Keep it standard library
-plus numpy, and keep it importable without either runtime.
+The protocol's framing and message layouts live in ``wire.py`` (standard library only), which travels
+beside this file: the host side imports the same module, so there is one Python implementation. Keep the
+agent standard library plus numpy, and importable without either runtime.
 """
 
 from __future__ import annotations
@@ -23,183 +23,14 @@ import json
 import os
 import platform
 import select
-import struct
 import sys
 import time
-import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
 
-PROTOCOL_VERSION = 1
-SYNC = b"\xa5\x5e"
-HEADER = struct.Struct("<2sBBHHH")  # sync, version, type, seq, length, header CRC-16
-TRAILER = struct.Struct("<I")  # CRC-32 of version..payload
-MAX_PAYLOAD = 1024  # bytes: one frame fits a small MCU's receive buffer
-WINDOW = 4  # WRITE frames the agent takes in flight: the host need not wait for each acknowledgement
-FRAME_OVERHEAD = HEADER.size + TRAILER.size
-
-
-class ProtocolError(Exception):
-    """Anything wrong on the wire: a malformed message, a version mismatch, an ERROR reply."""
-
-
-class VersionMismatch(ProtocolError):
-    def __init__(self, theirs: int) -> None:
-        super().__init__(
-            f"the other side speaks edgepose protocol v{theirs}, this side v{PROTOCOL_VERSION}; "
-            "update the agent or firmware and edgepose to the same release"
-        )
-        self.theirs = theirs
-
-
-# ------------------------------------------------------------------------------------------------ types
-
-HELLO, READ, WRITE, INFER, RESET = 0x01, 0x02, 0x03, 0x04, 0x05
-HELLO_OK, DATA, WRITTEN, INFERRED, RESET_OK, STARTED = 0x81, 0x82, 0x83, 0x84, 0x85, 0x86
-ERROR = 0xEE
-NAMES = {
-    HELLO: "HELLO", READ: "READ", WRITE: "WRITE", INFER: "INFER", RESET: "RESET", HELLO_OK: "HELLO_OK",
-    DATA: "DATA", WRITTEN: "WRITTEN", INFERRED: "INFERRED", RESET_OK: "RESET_OK", STARTED: "STARTED",
-    ERROR: "ERROR",
-}  # fmt: skip
-
-# Blobs a READ or WRITE addresses.
-BLOB_INFO, BLOB_INPUT, BLOB_OUTPUT, BLOB_TIMINGS, BLOB_PROFILE = 0, 1, 2, 3, 4
-
-# ERROR codes.
-E_BAD_REQUEST, E_VERSION, E_UNKNOWN_TYPE, E_BAD_BLOB, E_RANGE, E_NOT_READY, E_RUNTIME, E_TOO_LARGE = range(1, 9)
-E_DAMAGED = 9  # a NAK: the frame with this sequence number arrived with a bad CRC-32; send it again
-E_ABORTED = 10  # INFER stopped by a RESET that arrived while it ran
-ERROR_NAMES = {
-    E_BAD_REQUEST: "bad request", E_VERSION: "protocol version", E_UNKNOWN_TYPE: "unknown message type",
-    E_BAD_BLOB: "no such blob", E_RANGE: "offset out of range", E_NOT_READY: "input not complete",
-    E_RUNTIME: "inference failed", E_TOO_LARGE: "too large", E_DAMAGED: "damaged frame", E_ABORTED: "aborted",
-}  # fmt: skip
-
-# Payload layouts, little-endian.
-HELLO_OK_LAYOUT = struct.Struct("<HIB")  # max payload, INFO size, WRITE window (frames)
-READ_LAYOUT = struct.Struct("<BBIH")  # blob, index, offset, length
-DATA_LAYOUT = struct.Struct("<II")  # offset, total; then the bytes
-WRITE_LAYOUT = struct.Struct("<BBII")  # blob, index, offset, total; then the bytes
-WRITTEN_LAYOUT = struct.Struct("<I")  # bytes of the blob received so far (offset + length)
-INFER_LAYOUT = struct.Struct("<IIB")  # warmup runs, timed runs, per-layer profile (0/1)
-INFERRED_LAYOUT = struct.Struct("<IQQQQ")  # runs, timer Hz, min, max, sum of ticks
-ERROR_LAYOUT = struct.Struct("<H")  # code; then a UTF-8 message
-TIMING = struct.Struct("<Q")  # one run's ticks, in the TIMINGS blob
-
-
-def crc16(data: bytes) -> int:
-    """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF): the header check."""
-    crc = 0xFFFF
-    for byte in data:
-        crc ^= byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
-    return crc
-
-
-def crc32(data: bytes) -> int:
-    """CRC-32 as zlib, Ethernet and the STM32 CRC unit (reflected) compute it: the frame check."""
-    return zlib.crc32(data) & 0xFFFFFFFF
-
-
-@dataclass(frozen=True)
-class Frame:
-    type: int
-    seq: int
-    payload: bytes = b""
-    version: int = PROTOCOL_VERSION
-
-    def encode(self) -> bytes:
-        if len(self.payload) > MAX_PAYLOAD:
-            raise ProtocolError(
-                f"{NAMES.get(self.type, self.type)} payload of {len(self.payload)} bytes > {MAX_PAYLOAD}"
-            )
-        fields = struct.pack("<BBHH", self.version, self.type, self.seq & 0xFFFF, len(self.payload))
-        header = SYNC + fields + struct.pack("<H", crc16(fields))
-        return header + self.payload + TRAILER.pack(crc32(header[2:] + self.payload))
-
-    def __repr__(self) -> str:
-        return f"Frame({NAMES.get(self.type, hex(self.type))}, seq={self.seq}, {len(self.payload)} bytes)"
-
-
-class FrameParser:
-    """Turns a byte stream into frames. Feed it whatever arrived; it returns the complete frames.
-
-    Garbage before a frame, a header whose CRC fails or whose length is impossible, and a frame whose CRC-32
-    fails are skipped by sliding one byte and looking for the next sync: the parser never raises and never
-    waits for more than one frame's worth of bytes. Frames of another protocol version are returned as they
-    are (the header layout never changes between versions) so the caller can say so. A frame whose header
-    is intact but whose body is not is remembered in ``damaged`` as (type, seq), so that it can be NAKed.
-    """
-
-    def __init__(self) -> None:
-        self._buffer = bytearray()
-        self.skipped_bytes = 0
-        self.bad_frames = 0
-        self.damaged: list[tuple[int, int]] = []
-
-    def feed(self, data: bytes) -> list[Frame]:
-        self._buffer += data
-        frames = []
-        while (frame := self._next()) is not None:
-            frames.append(frame)
-        return frames
-
-    def _next(self) -> Frame | None:
-        buffer = self._buffer
-        while True:
-            start = buffer.find(SYNC)
-            if start < 0:
-                keep = 1 if buffer[-1:] == SYNC[:1] else 0  # the first sync byte may be at the very end
-                self._drop(len(buffer) - keep)
-                return None
-            self._drop(start)
-            if len(buffer) < HEADER.size:
-                return None
-            _, version, kind, seq, length, check = HEADER.unpack_from(buffer)
-            if length > MAX_PAYLOAD or crc16(bytes(buffer[2:8])) != check:
-                self._drop(1)
-                continue
-            end = HEADER.size + length + TRAILER.size
-            if len(buffer) < end:
-                return None
-            (crc,) = TRAILER.unpack_from(buffer, end - TRAILER.size)
-            if crc32(bytes(buffer[2 : end - TRAILER.size])) != crc:
-                self.bad_frames += 1
-                self.damaged.append((kind, seq))
-                self._drop(1)
-                continue
-            payload = bytes(buffer[HEADER.size : HEADER.size + length])
-            del buffer[:end]
-            return Frame(kind, seq, payload, version)
-
-    def _drop(self, count: int) -> None:
-        self.skipped_bytes += count
-        del self._buffer[:count]
-
-
-def unpack(layout: struct.Struct, frame: Frame, tail: bool = False) -> tuple:
-    """A payload's fixed fields (and, with ``tail``, the bytes after them), or a ProtocolError."""
-    payload = frame.payload
-    if len(payload) < layout.size or (not tail and len(payload) != layout.size):
-        raise ProtocolError(
-            f"malformed {NAMES.get(frame.type, hex(frame.type))}: {len(payload)} payload bytes, "
-            f"expected {layout.size}{' or more' if tail else ''}"
-        )
-    fields = layout.unpack_from(payload)
-    return (*fields, payload[layout.size :]) if tail else fields
-
-
-def error_frame(seq: int, code: int, message: str) -> Frame:
-    text = message.encode("utf-8", "replace")[: MAX_PAYLOAD - ERROR_LAYOUT.size]
-    return Frame(ERROR, seq, ERROR_LAYOUT.pack(code) + text)
-
-
-def describe_error(frame: Frame) -> str:
-    code, text = unpack(ERROR_LAYOUT, frame, tail=True)
-    return f"{ERROR_NAMES.get(code, f'error {code}')}: {text.decode('utf-8', 'replace')}"
-
+if __package__:  # imported as edgepose.agent (the host side, the tests)
+    from edgepose import wire
+else:  # run as a script on a board, with wire.py beside it
+    import wire  # type: ignore[no-redef]
 
 # ------------------------------------------------------------------------------------------------ transport
 
@@ -428,7 +259,7 @@ class Agent:
     def info(self) -> dict:
         timer_resolution = time.get_clock_info("perf_counter").resolution
         return {
-            "protocol": PROTOCOL_VERSION,
+            "protocol": wire.PROTOCOL_VERSION,
             "target": "linux",
             "board": self.board,
             "cpu": {"model": _cpu_model(), "arch": platform.machine(), "cores": os.cpu_count(), "clock_hz": None},
@@ -447,69 +278,75 @@ class Agent:
             "python": platform.python_version(),
         }
 
-    def handle(self, frame: Frame) -> bytes:
+    def handle(self, frame: wire.Frame) -> bytes:
         """The encoded reply to one request."""
-        if frame.version != PROTOCOL_VERSION:
-            return error_frame(frame.seq, E_VERSION, f"agent speaks protocol v{PROTOCOL_VERSION}").encode()
-        if self._last and self._last[:2] == (frame.seq, frame.type) and frame.type != HELLO:
+        if frame.version != wire.PROTOCOL_VERSION:
+            return wire.error_frame(
+                frame.seq, wire.E_VERSION, f"agent speaks protocol v{wire.PROTOCOL_VERSION}"
+            ).encode()
+        if self._last and self._last[:2] == (frame.seq, frame.type) and frame.type != wire.HELLO:
             return self._last[2]
         try:
             reply = self._dispatch(frame)
-        except ProtocolError as error:
-            reply = error_frame(frame.seq, E_BAD_REQUEST, str(error))
+        except wire.ProtocolError as error:
+            reply = wire.error_frame(frame.seq, wire.E_BAD_REQUEST, str(error))
         encoded = reply.encode()
         self._last = (frame.seq, frame.type, encoded)
         return encoded
 
-    def _dispatch(self, frame: Frame) -> Frame:
+    def _dispatch(self, frame: wire.Frame) -> wire.Frame:
         seq = frame.seq
-        if frame.type == HELLO:
+        if frame.type == wire.HELLO:
             self._info_bytes = json.dumps(self.info(), separators=(",", ":")).encode()
-            return Frame(HELLO_OK, seq, HELLO_OK_LAYOUT.pack(MAX_PAYLOAD, len(self._info_bytes), WINDOW))
-        if frame.type == READ:
-            return self._read(seq, *unpack(READ_LAYOUT, frame))
-        if frame.type == WRITE:
-            return self._write(seq, *unpack(WRITE_LAYOUT, frame, tail=True))
-        if frame.type == INFER:
-            return self._infer(seq, *unpack(INFER_LAYOUT, frame))
-        if frame.type == RESET:
+            return wire.Frame(
+                wire.HELLO_OK, seq, wire.HELLO_OK_LAYOUT.pack(wire.MAX_PAYLOAD, len(self._info_bytes), wire.WINDOW)
+            )
+        if frame.type == wire.READ:
+            return self._read(seq, *wire.unpack(wire.READ_LAYOUT, frame))
+        if frame.type == wire.WRITE:
+            return self._write(seq, *wire.unpack(wire.WRITE_LAYOUT, frame, tail=True))
+        if frame.type == wire.INFER:
+            return self._infer(seq, *wire.unpack(wire.INFER_LAYOUT, frame))
+        if frame.type == wire.RESET:
             self.received = [0] * len(self.inputs)
             self.outputs, self.timings = [], b""
-            return Frame(RESET_OK, seq)
-        return error_frame(seq, E_UNKNOWN_TYPE, f"message type {frame.type:#04x}")
+            return wire.Frame(wire.RESET_OK, seq)
+        return wire.error_frame(seq, wire.E_UNKNOWN_TYPE, f"message type {frame.type:#04x}")
 
     def _blob(self, blob: int, index: int) -> bytes | None:
-        if blob == BLOB_INFO:
+        if blob == wire.BLOB_INFO:
             self._info_bytes = json.dumps(self.info(), separators=(",", ":")).encode()
             return self._info_bytes
-        if blob == BLOB_OUTPUT and index < len(self.outputs):
+        if blob == wire.BLOB_OUTPUT and index < len(self.outputs):
             return self.outputs[index]
-        if blob == BLOB_INPUT and index < len(self.inputs):
+        if blob == wire.BLOB_INPUT and index < len(self.inputs):
             return bytes(self.inputs[index][: self.received[index]])  # read back: what the device holds
-        if blob == BLOB_TIMINGS:
+        if blob == wire.BLOB_TIMINGS:
             return self.timings
-        if blob == BLOB_PROFILE:
+        if blob == wire.BLOB_PROFILE:
             return b"[]"  # per-layer timing is not exposed by the Python runtimes
         return None
 
-    def _read(self, seq: int, blob: int, index: int, offset: int, length: int) -> Frame:
+    def _read(self, seq: int, blob: int, index: int, offset: int, length: int) -> wire.Frame:
         # INFO is re-read in chunks: keep the snapshot HELLO made unless the read starts again at 0.
-        data = self._info_bytes if blob == BLOB_INFO and offset > 0 else self._blob(blob, index)
+        data = self._info_bytes if blob == wire.BLOB_INFO and offset > 0 else self._blob(blob, index)
         if data is None:
-            return error_frame(seq, E_BAD_BLOB, f"blob {blob} index {index} (run INFER before reading outputs)")
+            return wire.error_frame(
+                seq, wire.E_BAD_BLOB, f"blob {blob} index {index} (run INFER before reading outputs)"
+            )
         if offset > len(data):
-            return error_frame(seq, E_RANGE, f"offset {offset} > {len(data)} bytes")
-        length = min(length, MAX_PAYLOAD - DATA_LAYOUT.size)
-        return Frame(DATA, seq, DATA_LAYOUT.pack(offset, len(data)) + data[offset : offset + length])
+            return wire.error_frame(seq, wire.E_RANGE, f"offset {offset} > {len(data)} bytes")
+        length = min(length, wire.MAX_PAYLOAD - wire.DATA_LAYOUT.size)
+        return wire.Frame(wire.DATA, seq, wire.DATA_LAYOUT.pack(offset, len(data)) + data[offset : offset + length])
 
-    def _write(self, seq: int, blob: int, index: int, offset: int, total: int, data: bytes) -> Frame:
-        if blob != BLOB_INPUT or index >= len(self.inputs):
-            return error_frame(seq, E_BAD_BLOB, f"blob {blob} index {index} cannot be written")
+    def _write(self, seq: int, blob: int, index: int, offset: int, total: int, data: bytes) -> wire.Frame:
+        if blob != wire.BLOB_INPUT or index >= len(self.inputs):
+            return wire.error_frame(seq, wire.E_BAD_BLOB, f"blob {blob} index {index} cannot be written")
         buffer = self.inputs[index]
         if total != len(buffer):
-            return error_frame(seq, E_TOO_LARGE, f"input {index} is {len(buffer)} bytes, not {total}")
+            return wire.error_frame(seq, wire.E_TOO_LARGE, f"input {index} is {len(buffer)} bytes, not {total}")
         if offset + len(data) > total:
-            return error_frame(seq, E_RANGE, f"bytes {offset}..{offset + len(data)} of {total}")
+            return wire.error_frame(seq, wire.E_RANGE, f"bytes {offset}..{offset + len(data)} of {total}")
         # Offset 0 starts the upload again. Bytes past a gap (an earlier frame was lost) are not kept: the
         # count in the reply tells the host where to resume, as in go-back-N.
         if offset == 0:
@@ -517,14 +354,16 @@ class Agent:
         if offset <= self.received[index]:
             buffer[offset : offset + len(data)] = data
             self.received[index] = max(self.received[index], offset + len(data))
-        return Frame(WRITTEN, seq, WRITTEN_LAYOUT.pack(self.received[index]))
+        return wire.Frame(wire.WRITTEN, seq, wire.WRITTEN_LAYOUT.pack(self.received[index]))
 
-    def _infer(self, seq: int, warmup: int, runs: int, profile: int) -> Frame:
+    def _infer(self, seq: int, warmup: int, runs: int, profile: int) -> wire.Frame:
         missing = [i for i, (got, buf) in enumerate(zip(self.received, self.inputs, strict=True)) if got < len(buf)]
         if missing:
-            return error_frame(seq, E_NOT_READY, f"input {missing[0]} has {self.received[missing[0]]} bytes")
-        if runs < 1:
-            return error_frame(seq, E_BAD_REQUEST, "INFER needs at least one timed run")
+            return wire.error_frame(seq, wire.E_NOT_READY, f"input {missing[0]} has {self.received[missing[0]]} bytes")
+        if not 1 <= runs <= wire.MAX_TIMED_RUNS:
+            return wire.error_frame(seq, wire.E_BAD_REQUEST, f"INFER needs 1 to {wire.MAX_TIMED_RUNS} timed runs")
+        if warmup > wire.MAX_WARMUP_RUNS:
+            return wire.error_frame(seq, wire.E_BAD_REQUEST, f"INFER takes at most {wire.MAX_WARMUP_RUNS} warmup runs")
         try:
             for index, data in enumerate(self.inputs):
                 self.model.set_input(index, bytes(data))
@@ -533,7 +372,7 @@ class Agent:
             for run in range(warmup + runs):
                 if time.perf_counter_ns() - polled > 50_000_000:
                     if self.reset_requested():
-                        return error_frame(seq, E_ABORTED, f"RESET after {len(ticks)} of {runs} timed runs")
+                        return wire.error_frame(seq, wire.E_ABORTED, f"RESET after {len(ticks)} of {runs} timed runs")
                     polled = time.perf_counter_ns()
                 start = time.perf_counter_ns()
                 self.model.invoke()
@@ -544,21 +383,23 @@ class Agent:
                     ticks.append(elapsed)
             self.outputs = [self.model.output(i) for i in range(len(self.model.outputs))]
         except Exception as error:  # noqa: BLE001 - the runtime's failure goes back to the host as a reply
-            return error_frame(seq, E_RUNTIME, f"{type(error).__name__}: {error}")
-        self.timings = b"".join(TIMING.pack(t) for t in ticks)
-        return Frame(INFERRED, seq, INFERRED_LAYOUT.pack(runs, 1_000_000_000, min(ticks), max(ticks), sum(ticks)))
+            return wire.error_frame(seq, wire.E_RUNTIME, f"{type(error).__name__}: {error}")
+        self.timings = b"".join(wire.TIMING.pack(t) for t in ticks)
+        return wire.Frame(
+            wire.INFERRED, seq, wire.INFERRED_LAYOUT.pack(runs, 1_000_000_000, min(ticks), max(ticks), sum(ticks))
+        )
 
 
 def serve(agent: Agent, link: FdLink) -> None:
-    """Answer requests until the link closes. INFER is acknowledged with STARTED before it runs, so the host
+    """Answer requests until the link closes. wire.INFER is acknowledged with wire.STARTED before it runs, so the host
     can tell a lost request (retry soon) from a long inference (wait)."""
-    parser = FrameParser()
-    pending: list[Frame] = []  # requests that arrived while an INFER ran
+    parser = wire.FrameParser()
+    pending: list[wire.Frame] = []  # requests that arrived while an INFER ran
 
     def reset_requested() -> bool:
         with contextlib.suppress(EOFError):
             pending.extend(parser.feed(link.read(0)))
-        return any(frame.type == RESET for frame in pending)
+        return any(frame.type == wire.RESET for frame in pending)
 
     agent.reset_requested = reset_requested
     while True:
@@ -569,11 +410,11 @@ def serve(agent: Agent, link: FdLink) -> None:
         frames, pending[:] = pending + parser.feed(data), []
         for kind, seq in parser.damaged:
             if kind < 0x80:  # a request: ask for it again now rather than let the host time out
-                link.write(error_frame(seq, E_DAMAGED, NAMES.get(kind, "request")).encode())
+                link.write(wire.error_frame(seq, wire.E_DAMAGED, wire.NAMES.get(kind, "request")).encode())
         parser.damaged.clear()
         for frame in frames:
-            if frame.type == INFER and frame.version == PROTOCOL_VERSION:
-                link.write(Frame(STARTED, frame.seq).encode())
+            if frame.type == wire.INFER and frame.version == wire.PROTOCOL_VERSION:
+                link.write(wire.Frame(wire.STARTED, frame.seq).encode())
             link.write(agent.handle(frame))
 
 

@@ -43,3 +43,31 @@ def int8_tflite(
         converter._experimental_disable_per_channel = True
     path.write_bytes(converter.convert())
     return path
+
+
+LANDMARK_HEADS = {
+    2: ("heatmap", "presence"),
+    4: ("landmarks", "presence", "handedness", "world_landmarks"),
+    5: ("landmarks", "presence", "handedness", "world_landmarks", "heatmap"),
+}
+
+
+def landmark_tflite(path: Path, outputs: int, heatmap_channels: int = 8, seed: int = 0) -> Path:
+    """A landmark model as other projects ship them, int8 on a 64x64 RGB input, with 2, 4 or 5 outputs of
+    different sizes: 21x3 landmark vectors, 1-element presence and handedness flags (sigmoid), world
+    landmarks and a 64x64x``heatmap_channels`` heatmap."""
+    from keras import layers
+
+    def build(image):
+        features = layers.Conv2D(8, 3, padding="same", activation="relu")(image)
+        pooled = layers.GlobalAveragePooling2D()(layers.Conv2D(16, 3, strides=4, activation="relu")(features))
+        heads = {
+            "heatmap": lambda: layers.Conv2D(heatmap_channels, 1, name="heatmap")(features),
+            "landmarks": lambda: layers.Dense(63, name="landmarks")(pooled),
+            "presence": lambda: layers.Dense(1, activation="sigmoid", name="presence")(pooled),
+            "handedness": lambda: layers.Dense(1, activation="sigmoid", name="handedness")(pooled),
+            "world_landmarks": lambda: layers.Dense(63, name="world_landmarks")(pooled),
+        }
+        return [heads[name]() for name in LANDMARK_HEADS[outputs]]
+
+    return int8_tflite(path, build, (64, 64, 3), seed=seed)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from modelfiles import small_tflite
 
-from edgepose import agent as wire
+from edgepose import wire
 from edgepose.backends.host import AGENT
 from edgepose.bench.client import Client
 from edgepose.bench.harness import Settings, Target, benchmark

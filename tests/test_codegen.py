@@ -5,12 +5,13 @@ its last reader has run, so a memory plan that shares a live tensor's bytes show
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
-from opmodels import int8_tflite
+from opmodels import LANDMARK_HEADS, int8_tflite, landmark_tflite
 
 from edgepose.codegen import fixedpoint as fp
 from edgepose.codegen.compiler import build_host, generate
@@ -21,9 +22,9 @@ from edgepose.errors import ModelError, UnsupportedOpError
 
 
 def reference_outputs(model: Path, inputs: list[np.ndarray]) -> list[bytes]:
-    from tflite_micro.python.tflite_micro import runtime
+    from edgepose.runtime.tflm_runner import micro_interpreter
 
-    interpreter = runtime.Interpreter.from_file(str(model))
+    interpreter = micro_interpreter(model.read_bytes())
     count = len(interpreter.get_output_details(0)) and len(read_graph(model).outputs)
     results = []
     for x in inputs:
@@ -42,18 +43,22 @@ def random_inputs(model: Path, count: int, seed: int = 0) -> list[np.ndarray]:
     return [rng.integers(-128, 128, spec.shape, dtype=np.int8) for _ in range(count)]
 
 
-def assert_bit_exact(model: Path, work: Path, count: int = 6) -> None:
+def assert_bit_exact(model: Path, work: Path, count: int = 6, in_place: bool = False) -> None:
+    """Every output byte of the generated code equals tflite-micro's; ``in_place`` also runs the build that
+    passes the arena's own input and output locations (the no-copy path a firmware takes)."""
     generate(model, work / "c")
-    exe = build_host(work / "c", work / "build", poison=True)
     inputs = random_inputs(model, count)
-    run = subprocess.run([str(exe)], input=b"".join(x.tobytes() for x in inputs), capture_output=True, check=True)
     expected = reference_outputs(model, inputs)
     size = len(expected[0])
-    assert len(run.stdout) == size * count
-    for k, reference in enumerate(expected):
-        got = run.stdout[k * size : (k + 1) * size]
-        diff = np.frombuffer(got, np.uint8) != np.frombuffer(reference, np.uint8)
-        assert not diff.any(), f"input {k}: {int(diff.sum())} of {size} output bytes differ from tflite-micro"
+    for no_copy in (False, True) if in_place else (False,):
+        exe = build_host(work / "c", work / "build", poison=True, in_place=no_copy)
+        run = subprocess.run([str(exe)], input=b"".join(x.tobytes() for x in inputs), capture_output=True, check=True)
+        assert len(run.stdout) == size * count
+        for k, reference in enumerate(expected):
+            got = run.stdout[k * size : (k + 1) * size]
+            diff = np.frombuffer(got, np.uint8) != np.frombuffer(reference, np.uint8)
+            path = "the no-copy path" if no_copy else "separate buffers"
+            assert not diff.any(), f"input {k}, {path}: {int(diff.sum())} of {size} output bytes differ"
 
 
 def _layers():
@@ -145,6 +150,37 @@ def test_brought_two_output_model_is_bit_exact(tmp_path):
     assert_bit_exact(model, tmp_path)
 
 
+@pytest.mark.parametrize("outputs", sorted(LANDMARK_HEADS))
+def test_models_with_several_outputs_are_bit_exact_with_and_without_copies(outputs, tmp_path):
+    model = landmark_tflite(tmp_path / f"landmarks{outputs}.tflite", outputs)
+    sizes = sorted(read_graph(model).tensors[t].nbytes for t in read_graph(model).outputs)
+    assert len(sizes) == outputs and sizes[0] == 1  # a 1-element flag among vectors (and a heatmap)
+    assert_bit_exact(model, tmp_path, count=3, in_place=True)
+
+
+def test_the_header_gives_each_outputs_offset_size_and_quantization(tmp_path):
+    model = landmark_tflite(tmp_path / "landmarks5.tflite", 5)
+    generate(model, tmp_path / "c")
+    defines = dict(re.findall(r"#define (EP_\w+) (\S+)", (tmp_path / "c" / "ep_network.h").read_text()))
+    graph = read_graph(model)
+    assert defines["EP_NUM_OUTPUTS"] == "5u" and defines["EP_NUM_INPUTS"] == "1u"
+    slots = []
+    for k, t in enumerate(graph.outputs):
+        tensor = graph.tensors[t]
+        assert int(defines[f"EP_OUTPUT_{k}_BYTES"].rstrip("u")) == tensor.nbytes
+        assert float(defines[f"EP_OUTPUT_{k}_SCALE"].rstrip("f")) == pytest.approx(float(tensor.scale[0]), rel=1e-6)
+        assert int(defines[f"EP_OUTPUT_{k}_ZERO_POINT"]) == int(tensor.zero_point[0])
+        slots.append(int(defines[f"EP_OUTPUT_{k}_OFFSET"].rstrip("u")))
+    ends = [slot + graph.tensors[t].nbytes for slot, t in zip(slots, graph.outputs, strict=True)]
+    assert slots[0] == 0 and all(end <= nxt for end, nxt in zip(ends, slots[1:], strict=False))
+    assert all(slot % 4 == 0 for slot in slots) and ends[-1] == int(defines["EP_OUTPUT_BYTES"].rstrip("u"))
+    steps, _ = lower(graph)
+    plan = plan_memory(graph, steps)
+    # in the arena, output k sits at EP_OUTPUT_OFFSET + its slot: the layout of the caller's buffer
+    assert int(defines["EP_OUTPUT_OFFSET"].rstrip("u")) == plan.output_offset
+    assert [offset - plan.output_offset for offset in plan.output_offsets] == slots
+
+
 def test_memory_plan_never_shares_bytes_of_live_tensors(tmp_path):
     model = int8_tflite(
         tmp_path / "skip.tflite",
@@ -206,3 +242,23 @@ def test_fixed_point_helpers_match_hand_computed_values():
     assert fp.multiply_by_quantized_multiplier(-6, 1 << 30, -1) == -2
     assert fp.activation_range(3, 6 / 255, -128) == (-128, 127)
     assert fp.activation_range(1, 0.1, 5) == (5, 127)
+
+
+def test_the_reference_interpreter_is_sized_from_the_model(tmp_path):
+    """Few weights, large activations: tflite-micro's own default arena (ten times the file) cannot hold
+    them; every use of the interpreter (reference outputs, the arena comparison, the runner) must."""
+    from tflite_micro.python.tflite_micro import runtime
+
+    from edgepose.bench.artifact import reference_outputs
+    from edgepose.codegen.tflm_arena import tflm_arena_bytes
+    from edgepose.runtime.tflm_runner import TFLMRunner
+
+    model = int8_tflite(tmp_path / "dw.tflite", lambda x: L.DepthwiseConv2D(3, padding="same")(x), (24, 24, 48))
+    with pytest.raises(RuntimeError, match="allocate"):
+        runtime.Interpreter.from_bytes(model.read_bytes())
+    activations = 24 * 24 * 48
+    assert tflm_arena_bytes(model) >= 2 * activations
+    (output,) = reference_outputs(model, "tflite-micro", [bytes(activations)])
+    assert len(output) == activations
+    assert TFLMRunner(model).run(np.zeros((1, 24, 24, 48), np.float32)).shape == (1, 24, 24, 48)
+    assert_bit_exact(model, tmp_path, count=2)

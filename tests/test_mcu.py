@@ -11,8 +11,10 @@ import socket
 import subprocess
 import time
 
+import numpy as np
 import pytest
 from modelfiles import small_tflite
+from opmodels import LANDMARK_HEADS, landmark_tflite
 
 from edgepose.boards import find_board
 
@@ -56,6 +58,36 @@ def test_benchmark_on_an_emulated_board_matches_the_reference_byte_for_byte(edge
     assert [entry["name"] for entry in layers] == ["0:CONV_2D", "1:DEPTHWISE_CONV_2D", "2:CONV_2D"]
     total = sum(entry["ticks"] for entry in layers)
     assert 0.9 < total / (sum(report["samples_ticks"]) / len(report["samples_ticks"])) <= 1.0
+
+
+@pytest.fixture(scope="module")
+def landmark_models(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("landmarks")
+    return {n: landmark_tflite(folder / f"landmarks{n}.tflite", n) for n in sorted(LANDMARK_HEADS)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board", ["qemu-m7", "qemu-m55"])
+def test_every_output_of_models_with_several_outputs_is_served_bit_exact(edgepose, landmark_models, board, tmp_path):
+    """The firmware runs the network on the arena's own input and output locations (no copies), so this
+    also proves the layout of several outputs in the arena on the device."""
+    from edgepose.runtime.tflite_io import tflite_io
+
+    for count, model in landmark_models.items():
+        report_path = tmp_path / f"{count}.json"
+        done = edgepose(
+            "benchmark", str(model), "--target", board, "--runs", "2", "--warmup", "0", "--out", str(report_path)
+        )
+        assert done.returncode == 0, done.stderr
+        report = json.loads(report_path.read_text())
+        _, specs = tflite_io(model.read_bytes())
+        served = report["device_info"]["outputs"]
+        assert [o["bytes"] for o in served] == [int(np.prod(s.shape)) for s in specs]
+        check = report["output_check"]
+        assert [o["name"] for o in check["outputs"]] == [o["name"] for o in served] and len(served) == count
+        for output in check["outputs"]:
+            assert output["passed"] and output["identical"] == 1.0 and output["max_abs_diff"] == 0, (count, output)
+        assert check["passed"]
 
 
 def _free_port() -> int:

@@ -12,8 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edgepose import agent as wire
-from edgepose.agent import Frame, FrameParser
+from edgepose import wire
+from edgepose.agent import Agent
+from edgepose.wire import Frame, FrameParser
 
 
 def test_crcs_match_the_published_check_values():
@@ -137,7 +138,7 @@ class _EchoModel:
 
 @pytest.fixture
 def agent():
-    return wire.Agent(_EchoModel(), 0.0, board="test")
+    return Agent(_EchoModel(), 0.0, board="test")
 
 
 @settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

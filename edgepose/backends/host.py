@@ -9,10 +9,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from edgepose import agent
+from edgepose import agent, wire
 from edgepose.bench.links import ProcessLink
 
 AGENT = Path(agent.__file__)
+AGENT_FILES = (AGENT, Path(wire.__file__))  # the agent runs as a script with the protocol module beside it
 
 
 def agent_command(python: str, agent_path: str, model: str, runtime: str | None, threads: int, board: str) -> list:

@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgepose.backends.host import AGENT, agent_command
+from edgepose.backends.host import AGENT, AGENT_FILES, agent_command
 from edgepose.bench.links import ProcessLink
 from edgepose.boards import Board
 from edgepose.convert.metadata import sidecar_path
@@ -52,8 +52,9 @@ class Remote:
 
 
 def deploy(remote: Remote, model: Path, setup: bool = False, runtime: str = "litert") -> list[str]:
-    """Copy the agent and the model (and its sidecar) to the board; returns what was copied."""
-    files = [AGENT, Path(model)]
+    """Copy the agent (with the protocol module it imports) and the model (and its sidecar) to the board;
+    returns what was copied."""
+    files = [*AGENT_FILES, Path(model)]
     sidecar = sidecar_path(model)
     if sidecar.is_file():
         files.append(sidecar)

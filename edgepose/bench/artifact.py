@@ -89,13 +89,12 @@ def reference_outputs(path: Path, runtime: str | None, inputs: list[bytes]) -> l
 
 
 def _tflite_micro_outputs(path: Path, inputs: list[bytes]) -> list[bytes]:
-    from tflite_micro.python.tflite_micro import runtime
-
     from edgepose.runtime.tflite_io import tflite_io
+    from edgepose.runtime.tflm_runner import micro_interpreter
 
     data = Path(path).read_bytes()
     specs, outputs = tflite_io(data)
-    interpreter = runtime.Interpreter.from_bytes(data)
+    interpreter = micro_interpreter(data)
     for index, (spec, raw) in enumerate(zip(specs, inputs, strict=True)):
         interpreter.set_input(np.frombuffer(raw, spec.dtype).reshape(spec.shape), index)
     interpreter.invoke()

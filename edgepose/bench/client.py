@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgepose.agent import (
+from edgepose.wire import (
     BLOB_INFO,
     BLOB_INPUT,
     BLOB_OUTPUT,

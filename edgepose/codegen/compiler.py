@@ -90,16 +90,18 @@ def _check_io(graph: Graph, model: Path) -> None:
             )
 
 
-def build_host(folder: Path, build_dir: Path, poison: bool = False, cc: str = "gcc") -> Path:
-    """Compile the generated folder with the host harness into an executable; returns its path."""
+def build_host(folder: Path, build_dir: Path, poison: bool = False, in_place: bool = False, cc: str = "gcc") -> Path:
+    """Compile the generated folder with the host harness into an executable; returns its path. ``in_place``
+    builds the harness that passes the arena's own input and output locations (the no-copy path)."""
     if shutil.which(cc) is None:
         raise EdgeposeError(f"'{cc}' not found: install a C compiler (apt-get install gcc) to build generated code")
     build_dir.mkdir(parents=True, exist_ok=True)
     harness = resources.files("edgepose.codegen") / "kernels" / "ep_host_main.c"
-    exe = build_dir / ("network_poison" if poison else "network")
+    exe = build_dir / ("network" + ("_poison" if poison else "") + ("_in_place" if in_place else ""))
     sources = sorted(str(p) for p in Path(folder).glob("*.c"))
     command = [cc, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter", "-I", str(folder)]
     command += ["-DEP_POISON_DEAD"] if poison else []
+    command += ["-DEP_HOST_IN_PLACE"] if in_place else []
     command += [*sources, str(harness), "-lm", "-o", str(exe)]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode:

@@ -55,29 +55,42 @@ def _header(graph: Graph, steps: list[Step], plan: Plan, model_name: str) -> str
         "",
         "#include <stdint.h>",
         "",
-        f"#define EP_ARENA_BYTES {max(plan.arena_bytes, 1)}u  /* all activations, input and output included */",
-        f"#define EP_INPUT_OFFSET {plan.input_offsets[0]}u  /* pass arena + EP_INPUT_OFFSET as in: no copy */",
-        f"#define EP_OUTPUT_OFFSET {plan.output_offsets[0]}u  /* pass arena + EP_OUTPUT_OFFSET as out: no copy */",
-        f"#define EP_INPUT_BYTES {plan.input_bytes}u",
-        f"#define EP_OUTPUT_BYTES {plan.output_bytes}u",
+        f"#define EP_ARENA_BYTES {max(plan.arena_bytes, 1)}u  /* all activations, inputs and outputs included */",
+        f"#define EP_INPUT_OFFSET {plan.input_offset}u  /* pass arena + EP_INPUT_OFFSET as in: no copy */",
+        f"#define EP_OUTPUT_OFFSET {plan.output_offset}u  /* pass arena + EP_OUTPUT_OFFSET as out: no copy */",
+        f"#define EP_INPUT_BYTES {plan.input_bytes}u  /* every input, each at its EP_INPUT_<k>_OFFSET */",
+        f"#define EP_OUTPUT_BYTES {plan.output_bytes}u  /* every output, each at its EP_OUTPUT_<k>_OFFSET */",
+        f"#define EP_NUM_INPUTS {len(graph.inputs)}u",
+        f"#define EP_NUM_OUTPUTS {len(graph.outputs)}u",
         f"#define EP_NUM_LAYERS {len(steps)}u",
         f"#define EP_MACS {sum(s.macs for s in steps)}ull",
     ]
-    for prefix, indices in (("INPUT", graph.inputs), ("OUTPUT", graph.outputs)):
-        t = graph.tensors[indices[0]]
-        if len(t.scale):
-            lines += [
-                f"#define EP_{prefix}_SCALE {float(t.scale[0])!r}f",
-                f"#define EP_{prefix}_ZERO_POINT {int(t.zero_point[0]) if len(t.zero_point) else 0}",
-            ]
+    for prefix, indices, slots in (
+        ("INPUT", graph.inputs, plan.input_slots),
+        ("OUTPUT", graph.outputs, plan.output_slots),
+    ):
+        lines.append("")
+        for k, (t, slot) in enumerate(zip(indices, slots, strict=True)):
+            tensor = graph.tensors[t]
+            lines.append(f"/* {prefix.lower()} {k}: '{tensor.name}' {tensor.dtype.lower()} {list(tensor.shape)} */")
+            lines += [f"#define EP_{prefix}_{k}_OFFSET {slot}u", f"#define EP_{prefix}_{k}_BYTES {tensor.nbytes}u"]
+            lines += [f"#define EP_{prefix}_{k}_{key} {value}" for key, value in _quantization(tensor)]
+        first = graph.tensors[indices[0]]
+        lines += [f"#define EP_{prefix}_{key} {v}  /* {prefix.lower()} 0's */" for key, v in _quantization(first)]
     lines += [
         "",
         f"typedef {in_type} ep_input_t;",
         f"typedef {out_type} ep_output_t;",
         "",
-        "/* Runs the network once. in: EP_INPUT_BYTES, out: EP_OUTPUT_BYTES (several outputs back to back, in",
-        " * the model's output order), arena: EP_ARENA_BYTES, 16-byte aligned. in and out may be separate",
-        " * buffers or arena + EP_INPUT_OFFSET / arena + EP_OUTPUT_OFFSET, which needs no extra RAM. Returns 0. */",
+        "/* Each input's and output's offset in bytes inside in / out (and inside the arena's blocks at",
+        " * EP_INPUT_OFFSET / EP_OUTPUT_OFFSET), and its size, in the model's order. */",
+        "extern const uint32_t ep_input_offsets[EP_NUM_INPUTS], ep_input_bytes[EP_NUM_INPUTS];",
+        "extern const uint32_t ep_output_offsets[EP_NUM_OUTPUTS], ep_output_bytes[EP_NUM_OUTPUTS];",
+        "",
+        "/* Runs the network once. in: EP_INPUT_BYTES, out: EP_OUTPUT_BYTES, arena: EP_ARENA_BYTES, 16-byte",
+        " * aligned; input k is read at in + EP_INPUT_<k>_OFFSET, output k written at out + EP_OUTPUT_<k>_OFFSET.",
+        " * in and out may be separate buffers, or arena + EP_INPUT_OFFSET / arena + EP_OUTPUT_OFFSET, which",
+        " * needs no extra RAM and no copy (the input there is overwritten by the run). Returns 0. */",
         "int ep_network_run(const ep_input_t *in, ep_output_t *out, uint8_t *arena);",
         "",
         "extern const char *const ep_layer_names[EP_NUM_LAYERS];",
@@ -91,6 +104,13 @@ def _header(graph: Graph, steps: list[Step], plan: Plan, model_name: str) -> str
         "",
     ]
     return "\n".join(lines)
+
+
+def _quantization(tensor) -> list[tuple[str, str]]:
+    if not len(tensor.scale):
+        return []
+    zero_point = int(tensor.zero_point[0]) if len(tensor.zero_point) else 0
+    return [("SCALE", f"{float(tensor.scale[0])!r}f"), ("ZERO_POINT", str(zero_point))]
 
 
 def _pointer(plan: Plan, graph: Graph, tensor: int) -> str:
@@ -129,6 +149,7 @@ def _network(graph: Graph, steps: list[Step], plan: Plan) -> str:
             '#include "ep_weights.h"',
             "",
             f"const char *const ep_layer_names[EP_NUM_LAYERS] = {{\n{names}\n}};",
+            *_io_tables(graph, plan),
             "",
             "int ep_network_run(const ep_input_t *in, ep_output_t *out, uint8_t *arena) {",
             *_copies(graph, plan)[0],
@@ -141,25 +162,31 @@ def _network(graph: Graph, steps: list[Step], plan: Plan) -> str:
     )
 
 
+def _io_tables(graph: Graph, plan: Plan) -> list[str]:
+    def table(name: str, values) -> str:
+        return f"const uint32_t {name}[] = {{{', '.join(f'{v}u' for v in values)}}};"
+
+    return [
+        table("ep_input_offsets", plan.input_slots),
+        table("ep_input_bytes", [graph.tensors[t].nbytes for t in graph.inputs]),
+        table("ep_output_offsets", plan.output_slots),
+        table("ep_output_bytes", [graph.tensors[t].nbytes for t in graph.outputs]),
+    ]
+
+
 def _copies(graph: Graph, plan: Plan) -> tuple[list[str], list[str]]:
-    """The inputs and outputs live in the arena; a caller that passes the arena locations themselves
-    (``EP_INPUT_OFFSET``, ``EP_OUTPUT_OFFSET``) saves the copies: ``ep_copy`` skips a copy onto itself."""
-    copies = ([], [])
-    for lines, tensors, offsets, template in (
-        (
-            copies[0],
-            graph.inputs,
-            plan.input_offsets,
-            "ep_copy({size}, (const uint8_t *)in + {caller}, arena + {arena});",
-        ),
-        (copies[1], graph.outputs, plan.output_offsets, "ep_copy({size}, arena + {arena}, (uint8_t *)out + {caller});"),
-    ):
-        caller = 0
-        for t, arena in zip(tensors, offsets, strict=True):
-            size = graph.tensors[t].nbytes
-            lines.append("    " + template.format(size=size, caller=caller, arena=arena))
-            caller += size
-    return copies
+    """The inputs and outputs live in the arena, laid out as in the caller's buffers; a caller that passes
+    the arena locations themselves (``EP_INPUT_OFFSET``, ``EP_OUTPUT_OFFSET``) saves the copies: each is
+    then a copy onto itself, which ``ep_copy`` skips."""
+    inputs = [
+        f"    ep_copy({graph.tensors[t].nbytes}, (const uint8_t *)in + {slot}, arena + {arena});"
+        for t, slot, arena in zip(graph.inputs, plan.input_slots, plan.input_offsets, strict=True)
+    ]
+    outputs = [
+        f"    ep_copy({graph.tensors[t].nbytes}, arena + {arena}, (uint8_t *)out + {slot});"
+        for t, slot, arena in zip(graph.outputs, plan.output_slots, plan.output_offsets, strict=True)
+    ]
+    return inputs, outputs
 
 
 def _weights_header(steps: list[Step]) -> str:
@@ -220,18 +247,21 @@ ep_input_t input[EP_INPUT_BYTES / sizeof(ep_input_t)];
 ep_output_t output[EP_OUTPUT_BYTES / sizeof(ep_output_t)];
 
 ep_network_run(input, output, arena);
+/* output k is at (uint8_t *)output + EP_OUTPUT_<k>_OFFSET, EP_OUTPUT_<k>_BYTES long */
 ```
 
 | | bytes |
 |---|---:|
 | activation arena (`EP_ARENA_BYTES`), input and output included | {plan.arena_bytes} |
-| input, at `arena + EP_INPUT_OFFSET` | {plan.input_bytes} |
-| output, at `arena + EP_OUTPUT_OFFSET` | {plan.output_bytes} |
+| {len(graph.inputs)} input(s), at `arena + EP_INPUT_OFFSET` | {plan.input_bytes} |
+| {len(graph.outputs)} output(s), at `arena + EP_OUTPUT_OFFSET` | {plan.output_bytes} |
 
-Write the input straight to `arena + EP_INPUT_OFFSET` and read the output at `arena + EP_OUTPUT_OFFSET`
-to need no RAM beyond the arena; separate buffers work too, at the cost of one copy each.
+Write the input straight to `arena + EP_INPUT_OFFSET` and read the outputs at `arena + EP_OUTPUT_OFFSET`
+to need no RAM beyond the arena; separate buffers work too, at the cost of one copy each. Several inputs
+or outputs sit at `EP_INPUT_<k>_OFFSET` / `EP_OUTPUT_<k>_OFFSET` from there (also as the tables
+`ep_input_offsets[]`, `ep_output_offsets[]`), in the same layout in the arena and in your buffers.
 
-Inputs and outputs are quantized as the model's `EP_INPUT_SCALE`/`EP_INPUT_ZERO_POINT` and
-`EP_OUTPUT_SCALE`/`EP_OUTPUT_ZERO_POINT` say: `real = scale * (q - zero_point)`.
+Each input and output is quantized as `EP_OUTPUT_<k>_SCALE` / `EP_OUTPUT_<k>_ZERO_POINT` (and the
+`EP_INPUT_<k>_...` ones) say: `real = scale * (q - zero_point)`.
 Define `EP_LAYER_HOOK(i)` to run code after each layer (profiling).
 """

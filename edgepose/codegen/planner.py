@@ -8,7 +8,10 @@
   ops have ``D = 0`` (fully in place); a 3x3 stride-1 depthwise convolution needs about one image row.
 - Buffers are placed largest first. Each goes to the candidate offset that keeps the arena smallest,
   preferring the tightest gap (best fit); offsets may go below zero and the plan is shifted at the end.
-- Graph inputs and outputs live in the caller's ``in`` and ``out`` buffers, never in the arena.
+- Graph inputs and outputs live in the arena too, as in TFLite Micro. Several inputs (or outputs) form one
+  block laid out exactly as the caller's ``in`` (``out``) buffer is: each at its slot offset, 4-byte
+  aligned, in the model's order. So a caller that passes the arena locations themselves needs no copy,
+  whatever the number, sizes and writers of the outputs.
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ from dataclasses import dataclass, field
 
 from edgepose.codegen.graph import Graph
 from edgepose.codegen.lower import Step
+from edgepose.errors import UnsupportedOpError
 
 ALIGNMENT = 16
+SLOT_ALIGNMENT = 4  # inputs/outputs in a block: float and int32 ones stay word-aligned
 
 
 @dataclass
@@ -30,6 +35,7 @@ class Buffer:
     tensors: list[int] = field(default_factory=list)
     offset: int = 0
     below: dict[int, int] = field(default_factory=dict)  # buffer id -> D: may overlap it from D bytes below
+    block: bool = False  # several graph inputs or outputs laid out as the caller's buffer
 
 
 @dataclass
@@ -43,6 +49,17 @@ class Plan:
     output_bytes: int
     input_offsets: list[int]  # arena offset of each graph input
     output_offsets: list[int]
+    input_slots: list[int]  # offset of each input in the caller's ``in`` (and of the arena's input block)
+    output_slots: list[int]
+
+    @property
+    def input_offset(self) -> int:
+        """Where ``in`` may point in the arena: the first input's slot."""
+        return self.input_offsets[0] - self.input_slots[0]
+
+    @property
+    def output_offset(self) -> int:
+        return self.output_offsets[0] - self.output_slots[0]
 
 
 def plan_memory(graph: Graph, steps: list[Step]) -> Plan:
@@ -50,6 +67,7 @@ def plan_memory(graph: Graph, steps: list[Step]) -> Plan:
     last reader, the output from its writer to the end, and the run function copies them from and to
     the caller's buffers unless the caller passes the arena locations themselves."""
     root = _view_roots(steps)
+    _distinct_io(graph, root)
     produced = {t: i for i, s in enumerate(steps) for t in s.op.outputs}
     produced.update({t: 0 for t in graph.inputs})
     groups: dict[int, Buffer] = {}
@@ -65,26 +83,35 @@ def plan_memory(graph: Graph, steps: list[Step]) -> Plan:
         for t in step.op.inputs:
             if t >= 0 and root(t) in groups:
                 groups[root(t)].last = max(groups[root(t)].last, i)
+    where = {r: (buffer, 0) for r, buffer in groups.items()}  # view root -> (buffer, offset inside it)
+    input_slots = _block(graph.inputs, root, groups, where, -1)
+    output_slots = _block(graph.outputs, root, groups, where, -2)
+
+    def buffer_of(t: int) -> Buffer | None:
+        return where[root(t)][0] if t >= 0 and root(t) in where else None
+
     for i, step in enumerate(steps):  # outputs allowed to overlap inputs that die at this step
-        out = groups.get(root(step.op.outputs[0])) if step.op.outputs else None
+        out = buffer_of(step.op.outputs[0]) if step.op.outputs else None
         for position, distance in (step.overlap or {}).items():
-            source = step.op.inputs[position]
-            inp = groups.get(root(source)) if source >= 0 else None
-            if out is not None and inp is not None and inp is not out and inp.last == i and out.first == i:
+            inp = buffer_of(step.op.inputs[position])
+            if out is None or inp is None or out.block or inp.block:
+                continue  # a block's members have fixed places inside it: no overlap with their neighbours
+            if inp is not out and inp.last == i and out.first == i:
                 out.below[inp.id] = _aligned(distance)
                 inp.below[out.id] = -_aligned(distance)  # seen from the input: the output sits D or more below
-    buffers = list(groups.values())
+    buffers = list({id(b): b for b, _ in where.values()}.values())
     scratch_buffers = {}
     for i, step in enumerate(steps):
         if step.scratch_bytes:
-            scratch_buffers[i] = Buffer(len(buffers), step.scratch_bytes, i, i)
+            scratch_buffers[i] = Buffer(len(groups) + i, step.scratch_bytes, i, i)
             buffers.append(scratch_buffers[i])
 
     arena = _place(buffers)
     location = {}
-    for buffer in groups.values():
-        for t in buffer.tensors:
-            location[t] = f"(arena + {buffer.offset})"
+    for t in range(len(graph.tensors)):
+        if root(t) in where and graph.tensors[t].data is None:
+            buffer, inside = where[root(t)]
+            location[t] = f"(arena + {buffer.offset + inside})"
     dead_after: dict[int, list[Buffer]] = {}
     for buffer in buffers:
         dead_after.setdefault(buffer.last, []).append(buffer)
@@ -94,11 +121,46 @@ def plan_memory(graph: Graph, steps: list[Step]) -> Plan:
         location=location,
         scratch={i: b.offset for i, b in scratch_buffers.items()},
         dead_after=dead_after,
-        input_bytes=sum(graph.tensors[t].nbytes for t in graph.inputs),
-        output_bytes=sum(graph.tensors[t].nbytes for t in graph.outputs),
+        input_bytes=_slots_end(graph, graph.inputs, input_slots),
+        output_bytes=_slots_end(graph, graph.outputs, output_slots),
         input_offsets=[int(location[t].split("+ ")[1].rstrip(")")) for t in graph.inputs],
         output_offsets=[int(location[t].split("+ ")[1].rstrip(")")) for t in graph.outputs],
+        input_slots=input_slots,
+        output_slots=output_slots,
     )
+
+
+def _distinct_io(graph: Graph, root) -> None:
+    """Every graph input and output needs bytes of its own for the caller's buffers to mirror the arena."""
+    seen: dict[int, int] = {}
+    for t in graph.inputs + graph.outputs:
+        if root(t) in seen:
+            first, second = graph.tensors[seen[root(t)]].name, graph.tensors[t].name
+            raise UnsupportedOpError(
+                f"model inputs/outputs '{first}' and '{second}' are the same bytes (one is a view of the "
+                "other); give the model distinct outputs"
+            )
+        seen[root(t)] = t
+
+
+def _block(tensors: list[int], root, groups: dict[int, Buffer], where: dict, block_id: int) -> list[int]:
+    """Slot offsets of ``tensors`` laid back to back; with two or more, one block buffer holds them all."""
+    slots, end = [], 0
+    for t in tensors:
+        slots.append(end)
+        end = (end + groups[root(t)].size + SLOT_ALIGNMENT - 1) // SLOT_ALIGNMENT * SLOT_ALIGNMENT
+    if len(tensors) < 2:
+        return slots
+    members = [groups[root(t)] for t in tensors]
+    block = Buffer(block_id, end, min(b.first for b in members), max(b.last for b in members), block=True)
+    for t, slot, member in zip(tensors, slots, members, strict=True):
+        block.tensors += member.tensors
+        where[root(t)] = (block, slot)
+    return slots
+
+
+def _slots_end(graph: Graph, tensors: list[int], slots: list[int]) -> int:
+    return slots[-1] + graph.tensors[tensors[-1]].nbytes if tensors else 0
 
 
 def poison_ranges(plan: Plan, step: int) -> list[tuple[int, int]]:

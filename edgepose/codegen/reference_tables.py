@@ -13,10 +13,9 @@ from edgepose.codegen.graph import Operator, Tensor
 
 
 def reference_table(op: Operator, inp: Tensor, out: Tensor) -> list[int]:
-    from tflite_micro.python.tflite_micro import runtime
+    from edgepose.runtime.tflm_runner import micro_interpreter
 
-    model = _one_op_model(op.kind, inp, out)
-    interpreter = runtime.Interpreter.from_bytes(model)
+    interpreter = micro_interpreter(_one_op_model(op.kind, inp, out))
     interpreter.set_input(np.arange(-128, 128, dtype=np.int8).reshape(1, 256), 0)
     interpreter.invoke()
     return [int(v) for v in interpreter.get_output(0).reshape(-1)]

@@ -13,9 +13,9 @@ TOTAL = re.compile(r"Arena allocation total (\d+) bytes")
 
 
 def tflm_arena_bytes(model: Path) -> int | None:
-    from tflite_micro.python.tflite_micro import runtime
+    from edgepose.runtime.tflm_runner import micro_interpreter
 
-    interpreter = runtime.Interpreter.from_file(str(model))
+    interpreter = micro_interpreter(Path(model).read_bytes())
     with tempfile.TemporaryFile(mode="w+b") as capture:
         saved = os.dup(2)  # the printout goes to the C++ stderr: catch it at the file descriptor
         try:

@@ -1,5 +1,5 @@
 /* The benchmark firmware: serves one generated network over the edgepose wire protocol v1
- * (docs/protocol.md) — HELLO, READ (INFO, INPUT, OUTPUT, TIMINGS, PROFILE), WRITE (INPUT), INFER with
+ * (docs/protocol.md) — HELLO, READ (INFO, every INPUT and OUTPUT, TIMINGS, PROFILE), WRITE (INPUT), INFER with
  * tick counts and an optional per-layer profile, RESET. Single-threaded and polled: the UART is read
  * between requests and between timed runs (so a RESET stops a long INFER), never inside one. */
 #include <string.h>
@@ -18,10 +18,11 @@ enum { E_BAD_REQUEST = 1, E_VERSION, E_UNKNOWN_TYPE, E_BAD_BLOB, E_RANGE, E_NOT_
        E_DAMAGED, E_ABORTED };
 
 #define MAX_TIMED_RUNS 256u
+#define MAX_WARMUP_RUNS 1000u
 #define WINDOW 4u
 
 static uint8_t arena[EP_ARENA_BYTES] __attribute__((aligned(16)));
-static uint32_t input_received;
+static uint32_t input_received[EP_NUM_INPUTS]; /* bytes of each input held contiguously from its start */
 static uint8_t outputs_ready;
 static uint64_t timings[MAX_TIMED_RUNS];
 static uint32_t timed_runs;
@@ -37,9 +38,11 @@ static struct {
     uint8_t reply_type;
 } last; /* the last INFER reply, answered again for a repeated (seq, type) */
 
-/* The network's input and output live inside the arena. The uploaded input is kept apart and copied in
- * before each run (outside the timed region), because the memory plan lets later tensors reuse its bytes. */
-static uint8_t input[EP_INPUT_BYTES];
+/* The network's inputs and outputs live inside the arena, laid out there as in the caller's buffers, and the
+ * firmware takes the no-copy path: it runs the network on arena + EP_INPUT_OFFSET and reads every output at
+ * arena + EP_OUTPUT_OFFSET + ep_output_offsets[k]. The uploaded inputs are kept apart and copied in before
+ * each run (outside the timed region), because the memory plan lets later tensors reuse their bytes. */
+static uint8_t input[EP_INPUT_BYTES] __attribute__((aligned(16)));
 #define INPUT_BUFFER (arena + EP_INPUT_OFFSET)
 #define OUTPUT_BUFFER (arena + EP_OUTPUT_OFFSET)
 
@@ -89,8 +92,10 @@ static void build_profile(void) {
 
 static int blob(uint8_t kind, uint8_t index, const uint8_t **data, uint32_t *size) {
     if (kind == BLOB_INFO) *data = (const uint8_t *)ep_info_json, *size = ep_info_size;
-    else if (kind == BLOB_INPUT && index == 0) *data = input, *size = input_received;
-    else if (kind == BLOB_OUTPUT && index == 0 && outputs_ready) *data = OUTPUT_BUFFER, *size = EP_OUTPUT_BYTES;
+    else if (kind == BLOB_INPUT && index < EP_NUM_INPUTS)
+        *data = input + ep_input_offsets[index], *size = input_received[index];
+    else if (kind == BLOB_OUTPUT && index < EP_NUM_OUTPUTS && outputs_ready)
+        *data = OUTPUT_BUFFER + ep_output_offsets[index], *size = ep_output_bytes[index];
     else if (kind == BLOB_TIMINGS) *data = (const uint8_t *)timings, *size = timed_runs * 8u;
     else if (kind == BLOB_PROFILE) *data = (const uint8_t *)profile_json, *size = profile_size;
     else return 0;
@@ -114,17 +119,19 @@ static void on_read(const wire_frame *f) {
 
 static void on_write(const wire_frame *f) {
     if (f->length < 10) return error(f->seq, E_BAD_REQUEST, "WRITE payload too short");
-    if (f->payload[0] != BLOB_INPUT || f->payload[1] != 0) return error(f->seq, E_BAD_BLOB, "only input 0 can be written");
+    const uint8_t index = f->payload[1];
+    if (f->payload[0] != BLOB_INPUT || index >= EP_NUM_INPUTS) return error(f->seq, E_BAD_BLOB, "no such input");
     const uint32_t offset = get32(f->payload + 2), total = get32(f->payload + 6), size = f->length - 10u;
-    if (total != EP_INPUT_BYTES) return error(f->seq, E_TOO_LARGE, "input size differs from the model's");
-    if (offset + size > total) return error(f->seq, E_RANGE, "bytes beyond the input");
-    if (offset == 0) input_received = 0;
-    if (offset <= input_received) {
-        memcpy(input + offset, f->payload + 10, size);
-        if (offset + size > input_received) input_received = offset + size;
+    if (total != ep_input_bytes[index]) return error(f->seq, E_TOO_LARGE, "input size differs from the model's");
+    if (offset > total || size > total - offset) return error(f->seq, E_RANGE, "bytes beyond the input");
+    uint32_t *received = &input_received[index];
+    if (offset == 0) *received = 0;
+    if (offset <= *received) {
+        memcpy(input + ep_input_offsets[index] + offset, f->payload + 10, size);
+        if (offset + size > *received) *received = offset + size;
     }
     uint8_t reply[4];
-    put32(reply, input_received);
+    put32(reply, *received);
     wire_send(WRITTEN, f->seq, reply, 4, 0, 0);
 }
 
@@ -143,15 +150,18 @@ static void on_infer(const wire_frame *f) {
     const uint16_t seq = f->seq;
     const uint8_t want_profile = f->payload[8];
     wire_send(STARTED, seq, 0, 0, 0, 0);
-    if (input_received < EP_INPUT_BYTES) return error(seq, E_NOT_READY, "input not complete");
+    for (uint32_t k = 0; k < EP_NUM_INPUTS; ++k)
+        if (input_received[k] < ep_input_bytes[k]) return error(seq, E_NOT_READY, "input not complete");
     if (runs < 1 || runs > MAX_TIMED_RUNS) return error(seq, E_BAD_REQUEST, "INFER needs 1 to 256 timed runs");
+    if (warmup > MAX_WARMUP_RUNS) return error(seq, E_BAD_REQUEST, "INFER takes at most 1000 warmup runs");
     memset(layer_ticks, 0, sizeof layer_ticks);
     uint64_t min = UINT64_MAX, max = 0, sum = 0;
     timed_runs = 0;
     for (uint32_t run = 0; run < warmup + runs; ++run) {
         uint16_t reset_seq;
         if (reset_arrived(&reset_seq)) {
-            timed_runs = 0, outputs_ready = 0, input_received = 0;
+            timed_runs = 0, outputs_ready = 0;
+            memset(input_received, 0, sizeof input_received);
             error(seq, E_ABORTED, "RESET during INFER");
             return wire_send(RESET_OK, reset_seq, 0, 0, 0, 0);
         }
@@ -187,7 +197,8 @@ static void handle(const wire_frame *f) {
     case WRITE: return on_write(f);
     case INFER: return on_infer(f);
     case RESET:
-        input_received = 0, outputs_ready = 0, timed_runs = 0, profile_size = 0, last.valid = 0;
+        memset(input_received, 0, sizeof input_received);
+        outputs_ready = 0, timed_runs = 0, profile_size = 0, last.valid = 0;
         return wire_send(RESET_OK, f->seq, 0, 0, 0, 0);
     default: return error(f->seq, E_UNKNOWN_TYPE, "unknown message type");
     }
