@@ -216,7 +216,7 @@ def test_an_agent_that_dies_mid_run_gives_a_clear_error_and_no_report(models, tm
     out = tmp_path / "r.json"
     cli = Path(sys.executable).parent / "edgepose"
     run = subprocess.Popen(
-        [str(cli), "benchmark", str(model), "--runs", "100000000", "--warmup", "0", "--out", str(out)],
+        [str(cli), "benchmark", str(model), "--runs", "1000000", "--warmup", "0", "--out", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     deadline = time.monotonic() + 60
@@ -247,7 +247,7 @@ def test_ctrl_c_leaves_the_device_reset_and_idle(models, tmp_path):
         agent = _agent_on(cable.device_port, models["float"])
         try:
             run = subprocess.Popen(
-                [str(cli), "benchmark", str(models["float"]), "--port", cable.host_port, "--runs", "100000000",
+                [str(cli), "benchmark", str(models["float"]), "--port", cable.host_port, "--runs", "1000000",
                  "--out", str(tmp_path / "r.json")],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_ctrl_c_as_in_a_terminal,
             )  # fmt: skip

@@ -3,15 +3,20 @@ parser resynchronizes after garbage and damage, and fuzzed input raises nothing 
 
 from __future__ import annotations
 
+import json
 import random
 import struct
+import subprocess
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import need_tool
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import edgepose
 from edgepose import wire
 from edgepose.agent import Agent
 from edgepose.wire import Frame, FrameParser
@@ -101,16 +106,20 @@ def _mutate(data: bytes, rng: random.Random) -> bytes:
     return bytes(out)
 
 
+def _fuzz_stream(rng: random.Random, frames: int = 50) -> bytes:
+    """``frames`` valid frames, four in five of them mutated."""
+    chosen = [VALID[rng.randrange(len(VALID))].encode() for _ in range(frames)]
+    return b"".join(_mutate(frame, rng) if rng.random() < 0.8 else frame for frame in chosen)
+
+
 @settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1), noise=st.binary(max_size=300), chunk=st.integers(1, 600))
 def test_fuzzed_streams_raise_nothing_and_never_invent_frames(seed, noise, chunk):
     """2000 examples × 50 mutated frames each (100k frames), fed in arbitrary pieces: the parser never
     raises, keeps at most one frame's worth of bytes, and whatever it returns passed both CRCs — so at this
     size it is, in practice, a frame that was sent."""
-    rng = random.Random(seed)
     sent = {frame.encode() for frame in VALID}
-    frames = [VALID[rng.randrange(len(VALID))].encode() for _ in range(50)]
-    stream = noise + b"".join(_mutate(frame, rng) if rng.random() < 0.8 else frame for frame in frames)
+    stream = noise + _fuzz_stream(random.Random(seed))
     parser = FrameParser()
     for at in range(0, len(stream), chunk):
         for frame in parser.feed(stream[at : at + chunk]):
@@ -198,3 +207,67 @@ def test_the_client_waits_longer_for_a_link_whose_replies_come_unevenly():
     steady, uneven = wait_after([0.06] * 50), wait_after([0.02, 0.10] * 25)  # the same mean round trip
     assert steady == pytest.approx(4 * 0.06, rel=0.05) and uneven > steady + 0.1
     assert wait_after([5.0] * 10) == 2.0  # never longer than the configured timeout
+
+
+# ------------------------------------------------------------------------------------------------ the C side
+
+
+@pytest.fixture(scope="module")
+def wire_host(tmp_path_factory) -> Path:
+    """The firmware's ``wire.c`` built for this machine with AddressSanitizer and UBSan."""
+    need_tool("gcc")
+    firmware = Path(edgepose.__file__).parent.parent / "targets" / "firmware"
+    exe = tmp_path_factory.mktemp("wire") / "wire_host"
+    subprocess.run(
+        ["gcc", "-std=c99", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-fsanitize=address,undefined",
+         "-fno-sanitize-recover=all", "-I", str(firmware), str(Path(__file__).parent / "c" / "wire_host.c"),
+         str(firmware / "wire.c"), "-o", str(exe)],
+        check=True,
+    )  # fmt: skip
+    return exe
+
+
+def test_the_c_protocol_constants_equal_the_python_ones(wire_host):
+    constants = json.loads(subprocess.run([str(wire_host), "constants"], capture_output=True, check=True).stdout)
+    python = {name: getattr(wire, name) for name in constants if hasattr(wire, name)}
+    assert python == {name: constants[name] for name in python}
+    assert set(constants) - set(python) == set()  # every C constant has its Python twin
+
+
+def test_the_c_parser_reads_fuzzed_streams_exactly_as_the_python_codec(wire_host):
+    """The same fuzz streams as above, 2000 x 50 frames (100k, four in five mutated) plus noise, through the
+    firmware's parser byte by byte under the sanitizers: the same frames and the same damaged frames."""
+    rng = random.Random(7)
+    stream = b"".join(
+        bytes(rng.randrange(256) for _ in range(rng.randrange(40))) + _fuzz_stream(rng) for _ in range(2000)
+    )
+    done = subprocess.run([str(wire_host), "parse"], input=stream, capture_output=True, check=True)
+    parser = FrameParser()
+    expected = []
+    for at in range(0, len(stream), 4096):
+        for frame in parser.feed(stream[at : at + 4096]):
+            expected.append(
+                f"F {frame.version} {frame.type} {frame.seq} {len(frame.payload)} {zlib.crc32(frame.payload):08x}"
+            )
+    c_lines = done.stdout.decode().splitlines()
+    assert [line for line in c_lines if line.startswith("F")] == expected
+    assert len(expected) > 15_000  # a fifth of the frames arrive intact, and some mutations leave a frame valid
+    damaged = [f"D {kind} {seq}" for kind, seq in parser.damaged]
+    assert [line for line in c_lines if line.startswith("D")] == damaged and damaged
+
+
+def test_frames_the_firmware_encodes_are_read_by_the_python_codec(wire_host):
+    records = [(wire.DATA, 1, b""), (wire.ERROR, 0xFFFF, b"x" * 1024), (wire.STARTED, 7, bytes(range(200)))]
+    stream = b"".join(struct.pack("<BHH", kind, seq, len(payload)) + payload for kind, seq, payload in records)
+    done = subprocess.run([str(wire_host), "encode"], input=stream, capture_output=True, check=True)
+    assert FrameParser().feed(done.stdout) == [Frame(kind, seq, payload) for kind, seq, payload in records]
+
+
+def test_the_agent_bounds_warmup_and_timed_runs_as_the_firmware_does(agent):
+    _ask(agent, Frame(wire.WRITE, 1, wire.WRITE_LAYOUT.pack(wire.BLOB_INPUT, 0, 0, 12) + bytes(12)))
+    warmup = _ask(agent, Frame(wire.INFER, 2, wire.INFER_LAYOUT.pack(wire.MAX_WARMUP_RUNS + 1, 1, 0)))
+    assert wire.describe_error(warmup).startswith("bad request: INFER takes at most 1000 warmup runs")
+    runs = _ask(agent, Frame(wire.INFER, 3, wire.INFER_LAYOUT.pack(0, wire.MAX_TIMED_RUNS + 1, 0)))
+    assert wire.describe_error(runs).startswith("bad request: INFER needs 1 to 1000000 timed runs")
+    fine = _ask(agent, Frame(wire.INFER, 4, wire.INFER_LAYOUT.pack(wire.MAX_WARMUP_RUNS, 1, 0)))
+    assert fine.type == wire.INFERRED

@@ -6,20 +6,11 @@
 
 #include "board.h"
 #include "ep_network.h"
+#include "protocol.h"
 #include "wire.h"
 
 extern const char ep_info_json[]; /* written by edgepose compile: board, model, I/O specs, memory */
 extern const uint32_t ep_info_size;
-
-enum { HELLO = 1, READ, WRITE, INFER, RESET };
-enum { HELLO_OK = 0x81, DATA, WRITTEN, INFERRED, RESET_OK, STARTED, ERROR = 0xEE };
-enum { BLOB_INFO, BLOB_INPUT, BLOB_OUTPUT, BLOB_TIMINGS, BLOB_PROFILE };
-enum { E_BAD_REQUEST = 1, E_VERSION, E_UNKNOWN_TYPE, E_BAD_BLOB, E_RANGE, E_NOT_READY, E_RUNTIME, E_TOO_LARGE,
-       E_DAMAGED, E_ABORTED };
-
-#define MAX_TIMED_RUNS 256u
-#define MAX_WARMUP_RUNS 1000u
-#define WINDOW 4u
 
 static uint8_t arena[EP_ARENA_BYTES] __attribute__((aligned(16)));
 static uint32_t input_received[EP_NUM_INPUTS]; /* bytes of each input held contiguously from its start */

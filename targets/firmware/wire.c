@@ -55,10 +55,9 @@ static int scan(wire_parser *p) {
 }
 
 int wire_feed(wire_parser *p, uint8_t byte, wire_frame *frame) {
-    static uint32_t consumed; /* the frame returned last time is removed on the next call */
-    if (consumed) {
-        drop(p, consumed);
-        consumed = 0;
+    if (p->consumed) {
+        drop(p, p->consumed);
+        p->consumed = 0;
     }
     if (p->size < sizeof p->buffer) p->buffer[p->size++] = byte;
     if (!scan(p)) return 0;
@@ -67,7 +66,7 @@ int wire_feed(wire_parser *p, uint8_t byte, wire_frame *frame) {
     frame->seq = u16(p->buffer + 4);
     frame->length = u16(p->buffer + 6);
     frame->payload = p->buffer + 10;
-    consumed = WIRE_OVERHEAD + frame->length;
+    p->consumed = WIRE_OVERHEAD + frame->length;
     return 1;
 }
 

@@ -17,6 +17,7 @@ typedef struct {
 typedef struct {
     uint8_t buffer[WIRE_MAX_PAYLOAD + WIRE_OVERHEAD];
     uint32_t size;
+    uint32_t consumed; /* bytes of the frame returned last, removed on the next call */
     uint16_t damaged_seq; /* set with damaged = 1 when an intact header came with a bad CRC-32 */
     uint8_t damaged_type, damaged;
 } wire_parser;
