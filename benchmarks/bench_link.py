@@ -24,11 +24,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from _record import record  # noqa: E402
 
-from edgepose.wire import BLOB_INPUT  # noqa: E402
 from edgepose.backends.host import AGENT  # noqa: E402
 from edgepose.bench.client import Client  # noqa: E402
 from edgepose.bench.links import SerialLink  # noqa: E402
 from edgepose.bench.linksim import SerialWire  # noqa: E402
+from edgepose.wire import BLOB_INPUT  # noqa: E402
 
 
 def model_with_input(path: Path, size: int) -> Path:

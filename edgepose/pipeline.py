@@ -197,7 +197,7 @@ def _benchmark_one(ctx: Context, entry, path: Path) -> Path:
         settings.warmup, settings.runs, settings.min_time_s, settings.timeout_s, settings.output_tolerance
     )
     with link:
-        report = benchmark(Client(link, timeout=min(settings.timeout_s, 2.0)), model, target, measure)
+        report = benchmark(Client(link, timeout=settings.timeout_s), model, target, measure)
     if board.qemu:
         from edgepose.backends.qemu import add_instructions
 

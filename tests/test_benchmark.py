@@ -18,6 +18,7 @@ import pytest
 from modelfiles import small_tflite
 
 from edgepose import wire
+from edgepose.agent import Agent, load_model
 from edgepose.backends.host import AGENT
 from edgepose.bench.client import Client
 from edgepose.bench.harness import Settings, Target, benchmark
@@ -183,6 +184,26 @@ def test_a_link_that_corrupts_and_drops_bytes_gives_the_outputs_of_a_clean_one(m
     assert report["link"]["retries"] > 0 and report["link"]["bad_frames"] > 0
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_cli_defaults_complete_a_benchmark_over_a_link_damaging_one_and_a_half_percent(models, tmp_path, seed):
+    out = tmp_path / "r.json"
+    with SerialWire(baud=921600, corrupt=0.0125, drop=0.0025, seed=seed) as lossy:
+        agent = _agent_on(lossy.device_port, models["int8"])
+        try:
+            done = _cli("benchmark", str(models["int8"]), "--port", lossy.host_port, "--out", str(out))
+        finally:
+            agent.terminate()
+        damaged = (lossy.corrupted + lossy.dropped) / lossy.carried
+    assert done.returncode == 0, done.stderr
+    assert damaged >= 0.013  # the link really was that bad
+    report = json.loads(out.read_text())
+    assert report["settings"]["runs"] == 100 and len(report["samples_ticks"]) == 100
+    check = report["output_check"]
+    assert check["passed"] and all(o["identical"] == 1.0 for o in check["outputs"])
+    assert report["link"]["retries"] > 0 and report["link"]["bad_frames"] > 0
+
+
 def _agent_of(model: Path) -> int:
     """The pid of the agent process serving ``model`` (a child of the CLI under test)."""
     for entry in Path("/proc").iterdir():
@@ -293,6 +314,85 @@ def test_a_device_speaking_another_protocol_version_is_named_as_such(models, tmp
     assert done.returncode == 2
     assert "speaks edgepose protocol v2, this side v1" in done.stderr
     assert not (tmp_path / "r.json").exists()
+
+
+class _FaultyDevice(threading.Thread):
+    """A stand-in for a device with a faulty or slow firmware (there is none to summon on demand): the real
+    agent serving the model over TCP, with one kind of reply rewritten by ``fault(request, reply)`` and
+    HELLO answered ``hello_after`` seconds late."""
+
+    def __init__(self, model: Path, fault, hello_after: float = 0.0) -> None:
+        super().__init__(daemon=True)
+        self.agent = Agent(load_model(str(model), None, 1), 0.0, board="faulty")
+        self.fault, self.hello_after = fault, hello_after
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+
+    def run(self) -> None:
+        connection, _ = self.server.accept()
+        parser = wire.FrameParser()
+        with connection:
+            while data := connection.recv(4096):
+                for request in parser.feed(data):
+                    if request.type == wire.INFER:
+                        connection.sendall(wire.Frame(wire.STARTED, request.seq).encode())
+                    if request.type == wire.HELLO:
+                        time.sleep(self.hello_after)  # a device still busy booting when first spoken to
+                    (reply,) = wire.FrameParser().feed(self.agent.handle(request))
+                    connection.sendall((self.fault(request, reply) or reply).encode())
+
+
+def _tiny_frames(request, reply):
+    if reply.type == wire.HELLO_OK:
+        _, info, window = wire.unpack(wire.HELLO_OK_LAYOUT, reply)
+        return wire.Frame(reply.type, reply.seq, wire.HELLO_OK_LAYOUT.pack(6, info, window))
+
+
+def _ragged_timings(request, reply):
+    if request.type == wire.READ and wire.unpack(wire.READ_LAYOUT, request)[0] == wire.BLOB_TIMINGS:
+        return wire.Frame(reply.type, reply.seq, wire.DATA_LAYOUT.pack(0, 12) + bytes(12))
+
+
+def _stopped_timer(request, reply):
+    if reply.type == wire.INFERRED:
+        runs, _, low, high, total = wire.unpack(wire.INFERRED_LAYOUT, reply)
+        return wire.Frame(reply.type, reply.seq, wire.INFERRED_LAYOUT.pack(runs, 0, low, high, total))
+
+
+@pytest.mark.parametrize(
+    "fault,message",
+    [
+        (_tiny_frames, "HELLO says frames carry at most 6 payload bytes"),
+        (_ragged_timings, "a TIMINGS blob of 12 bytes is not a whole number of 8-byte timings"),
+        (_stopped_timer, "INFERRED gives a timer of 0 Hz"),
+    ],
+)
+def test_a_malformed_reply_is_one_line_naming_the_device(models, tmp_path, fault, message):
+    device = _FaultyDevice(models["int8"], fault)
+    device.start()
+    port = f"socket://127.0.0.1:{device.port}"
+    done = _cli("benchmark", str(models["int8"]), "--port", port, "--runs", "2", "--out", str(tmp_path / "r.json"))
+    assert done.returncode == 2, done.stderr
+    line = done.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"error: {port}") and message in line, done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "r.json").exists()
+
+
+def test_benchmark_timeout_s_is_how_long_a_silent_device_is_waited_for(models, tmp_path):
+    """A device that answers each HELLO 3 s late: within the default 10 s, beyond ``timeout_s=2``."""
+    patient, hasty = (_FaultyDevice(models["int8"], lambda *_: None, hello_after=3.0) for _ in range(2))
+    for device in (patient, hasty):
+        device.start()
+    args = ("--runs", "2", "--warmup", "0")
+    done = _cli("benchmark", str(models["int8"]), "--port", f"socket://127.0.0.1:{patient.port}", *args,
+                "--out", str(tmp_path / "ok.json"))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "ok.json").read_text())["output_check"]["passed"]
+    port = f"socket://127.0.0.1:{hasty.port}"
+    done = _cli("benchmark", str(models["int8"]), "benchmark.timeout_s=2", "--port", port, *args,
+                "--out", str(tmp_path / "late.json"))  # fmt: skip
+    assert done.returncode == 2
+    assert f"no reply from {port} to HELLO: nothing came back in 2 s" in done.stderr.strip().splitlines()[-1]
 
 
 def test_without_port_an_st_link_is_looked_for_by_its_usb_vendor_id(monkeypatch):

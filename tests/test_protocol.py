@@ -193,7 +193,7 @@ def test_infer_needs_the_whole_input_and_a_repeat_is_answered_without_running_ag
 
 
 def test_the_client_waits_longer_for_a_link_whose_replies_come_unevenly():
-    from edgepose.bench.client import MIN_WAIT, Client
+    from edgepose.bench.client import FIRST_WAIT, MIN_WAIT, Client
     from edgepose.bench.links import Link
 
     def wait_after(latencies: list[float]) -> float:
@@ -202,7 +202,8 @@ def test_the_client_waits_longer_for_a_link_whose_replies_come_unevenly():
             client._measured(latency)
         return client._first_wait()
 
-    assert Client(Link(), timeout=2.0)._first_wait() == 2.0  # nothing measured yet: the whole timeout
+    assert Client(Link(), timeout=2.0)._first_wait() == FIRST_WAIT  # nothing measured yet
+    assert Client(Link(), timeout=0.3)._first_wait() == 0.3  # never longer than the timeout
     assert wait_after([0.001] * 50) == MIN_WAIT  # a quick link still gets the floor a busy host needs
     steady, uneven = wait_after([0.06] * 50), wait_after([0.02, 0.10] * 25)  # the same mean round trip
     assert steady == pytest.approx(4 * 0.06, rel=0.05) and uneven > steady + 0.1

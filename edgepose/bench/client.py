@@ -1,13 +1,18 @@
 """The host side of the wire protocol: one request, one reply, retried until it gets through.
 
-Every request carries a new sequence number. A reply with another number is stale (the answer to a retry
-that already succeeded) and is ignored; a request that gets no valid reply in time is sent again with the
-same number, which the device answers from its cache instead of executing twice. So a link that corrupts
-or drops bytes costs time, never correctness.
+Every try of a request carries a new sequence number, and a reply to any try of the request in hand is
+taken (they all ask the same); replies to earlier requests are stale and ignored. INFER is the exception:
+it is retried under its first number, which the device answers from its cache instead of running twice.
+So a link that corrupts or drops bytes costs time, never correctness.
+
+Two budgets end the retrying: ``timeout`` seconds in which nothing at all came back (the device is gone,
+or was never there), and ``retries`` failed tries in a row while the device does answer (a link too bad
+for even the smallest frame to cross).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Callable
@@ -15,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgepose.bench.links import Link
+from edgepose.errors import DeviceError
 from edgepose.wire import (
     BLOB_INFO,
     BLOB_INPUT,
@@ -42,6 +49,7 @@ from edgepose.wire import (
     RESET,
     RESET_OK,
     STARTED,
+    TIMING,
     WRITE,
     WRITE_LAYOUT,
     WRITTEN,
@@ -53,11 +61,11 @@ from edgepose.wire import (
     describe_error,
     unpack,
 )
-from edgepose.bench.links import Link
-from edgepose.errors import DeviceError
 
 MIN_CHUNK = 48  # smallest frame payload tried on a noisy link: a 1%-per-byte error rate still lets most through
 MIN_WAIT = 0.1  # s: the shortest a silence is waited out (a busy host can stall a process this long)
+FIRST_WAIT = 1.0  # s: how long a try waits before any round trip is measured (then: a few round trips)
+RETRIES = 48  # failed tries in a row of one exchange: at 1.5% damaged bytes half the smallest frames fail
 
 
 def _fields(layout, frame: Frame, tail: bool = False) -> tuple:
@@ -81,10 +89,11 @@ class InferResult:
 class Client:
     """Requests and replies over a link, with retries; the frame size adapts to the link's health."""
 
-    def __init__(self, link: Link, timeout: float = 0.5, retries: int = 12) -> None:
+    def __init__(self, link: Link, timeout: float = 10.0, retries: int = RETRIES) -> None:
         self.link = link
-        self.timeout = timeout  # for a short reply; INFER waits as long as the device says it computes
+        self.timeout = timeout  # s of silence that mean the device is gone; INFER waits while it computes
         self.retries = retries
+        self._heard = time.monotonic()  # when bytes last came from the device
         self.parser = FrameParser()
         self.seq = 0
         self.retried = 0  # requests sent again: a measure of the link's health, reported
@@ -100,6 +109,12 @@ class Client:
     def hello(self) -> dict:
         reply = self.request(HELLO, b"", HELLO_OK)
         self.max_payload, info_size, window = _fields(HELLO_OK_LAYOUT, reply)
+        smallest = max(WRITE_LAYOUT.size, DATA_LAYOUT.size) + 1  # a READ reply or a WRITE must carry a byte
+        if self.max_payload < smallest:
+            raise DeviceError(
+                f"{self.link.name}: HELLO says frames carry at most {self.max_payload} payload bytes, fewer than "
+                f"the {smallest} a READ or WRITE needs; the device's firmware is faulty"
+            )
         self.window = max(1, window)
         self.max_payload = self.chunk = min(self.max_payload, MAX_PAYLOAD)
         return self._json(self.read_blob(BLOB_INFO, size_hint=info_size), "INFO")
@@ -114,8 +129,9 @@ class Client:
         """Upload one input, keeping up to ``window`` frames in flight (so the link never idles waiting for an
         acknowledgement). The device acknowledges with the count of bytes it holds contiguously; a frame
         past a gap is not kept, so on a loss, a NAK or a short count the upload goes back to that count."""
-        acked, sent, failures = 0, 0, 0
+        acked, sent, failures, silences = 0, 0, 0, 0
         flight: dict[int, int] = {}  # seq -> end offset of the frame, oldest first
+        began = time.monotonic()
         while acked < len(data):
             while len(flight) < self.window and sent < len(data):
                 part = data[sent : sent + self.chunk - WRITE_LAYOUT.size]
@@ -126,7 +142,7 @@ class Client:
                 sent += len(part)
                 flight[self.seq] = sent
             started = time.monotonic()
-            wait = self._first_wait() * (1.5 ** min(failures, 4))
+            wait = self._first_wait() * (1.5 ** min(silences, 4))  # a slow device gets more time
             reply = self._await(
                 wait + self._transfer_seconds(len(flight) * (self.chunk + 2 * FRAME_OVERHEAD)), set(flight)
             )
@@ -145,9 +161,9 @@ class Client:
             elif reply is not None and not self._is_nak(reply):
                 self._raise_for(reply, WRITE, WRITTEN)
             failures += 1
+            silences = silences + 1 if self._heard < started else 0
             self.retried += 1
-            if failures > self.retries:
-                raise DeviceError(f"no acknowledgement from {self.link.name} for input {index} after {failures} tries")
+            self._give_up_after(failures, began, f"no acknowledgement from {self.link.name} for input {index}")
             self._failed()
             flight.clear()  # their late replies carry sequence numbers no longer awaited: ignored
             sent = acked
@@ -155,7 +171,15 @@ class Client:
     def infer(self, warmup: int, runs: int, timeout: float, profile: bool = False) -> InferResult:
         reply = self.request(INFER, INFER_LAYOUT.pack(warmup, runs, int(profile)), INFERRED, long_timeout=timeout)
         done, timer_hz, *_ = _fields(INFERRED_LAYOUT, reply)
-        ticks = np.frombuffer(self.read_blob(BLOB_TIMINGS), dtype="<u8").copy()
+        if timer_hz == 0:
+            raise DeviceError(f"{self.link.name}: INFERRED gives a timer of 0 Hz; the device cannot time its runs")
+        timings = self.read_blob(BLOB_TIMINGS)
+        if len(timings) % TIMING.size:
+            raise DeviceError(
+                f"{self.link.name}: a TIMINGS blob of {len(timings)} bytes is not a whole number of "
+                f"{TIMING.size}-byte timings"
+            )
+        ticks = np.frombuffer(timings, dtype="<u8").copy()
         if len(ticks) != done:
             raise DeviceError(f"{self.link.name}: {done} runs reported but {len(ticks)} timings read back")
         return InferResult(done, timer_hz, ticks)
@@ -190,32 +214,50 @@ class Client:
     ) -> Frame:
         """Send one request and return its reply, retrying on silence, a damaged reply or a NAK; the device's
         ERROR is a DeviceError. Each try of an idempotent request (everything but INFER) is a new request
-        with the current frame size; INFER is retried under its first sequence number, so it never runs
-        twice (the device answers a repeat from its cache)."""
+        with the current frame size, and the reply to any of its tries is taken; INFER is retried under
+        its first sequence number, so it never runs twice (the device answers a repeat from its cache)."""
         wait = self._first_wait()
-        for attempt in range(self.retries + 1):
+        tries: set[int] = set()
+        began = time.monotonic()
+        for attempt in itertools.count():
             if attempt == 0 or kind != INFER:
                 self.seq = (self.seq + 1) & 0xFFFF
                 encoded = Frame(kind, self.seq, payload() if callable(payload) else payload).encode()
+                tries.add(self.seq)
             if attempt:
                 self.retried += 1
             transfer = self._transfer_seconds(len(encoded) + FRAME_OVERHEAD + self.chunk)
-            sent = time.monotonic()
+            sent = heard = time.monotonic()
             self.link.write(encoded)
-            reply = self._await(wait + transfer, {self.seq}, long_timeout)
-            if reply is None or self._is_nak(reply):
-                self._failed()
-                if reply is None:
-                    wait = min(wait * 1.5, max(self.timeout, wait))  # a slow device gets more time, up to the timeout
-                continue
-            if attempt == 0 and kind not in (HELLO, INFER):  # an unambiguous, quick round trip (Karn)
-                self._measured(time.monotonic() - sent - transfer)
-            self._succeeded()
-            return self._raise_for(reply, kind, expect)
-        raise DeviceError(
-            f"no reply from {self.link.name} to {NAMES[kind]} after {self.retries + 1} tries; is the agent or "
-            "firmware running, and is the baud rate right?"
-        )
+            reply = self._await(wait + transfer, tries, long_timeout)
+            if reply is not None and not self._is_nak(reply):
+                if attempt == 0 and kind not in (HELLO, INFER):  # an unambiguous, quick round trip (Karn)
+                    self._measured(time.monotonic() - sent - transfer)
+                self._succeeded()
+                return self._raise_for(reply, kind, expect)
+            self._failed()
+            if reply is None and self._heard < heard:  # not a byte came back: a slow device gets more time
+                wait = min(wait * 1.5, self.timeout)
+            # a device in the middle of a long INFER may drop the repeats it gets: silent, not gone
+            budget = self.timeout + (long_timeout or 0.0)
+            self._give_up_after(attempt + 1, began, f"no reply from {self.link.name} to {NAMES[kind]}", budget)
+        raise AssertionError("unreachable")
+
+    def _give_up_after(self, failures: int, began: float, what: str, budget: float | None = None) -> None:
+        """Raise once the device has been silent for ``budget`` s (the timeout), or ``retries`` tries in a row
+        failed."""
+        budget = budget or self.timeout
+        silent = time.monotonic() - max(began, self._heard)
+        if silent >= budget:
+            raise DeviceError(
+                f"{what}: nothing came back in {budget:g} s ({failures} tries); is the agent or firmware "
+                "running, and is the baud rate right?"
+            )
+        if failures > self.retries:
+            raise DeviceError(
+                f"{what} after {failures} tries: the device answers but nothing gets through intact; check the "
+                "cable, the baud rate and the line's noise"
+            )
 
     def _raise_for(self, reply: Frame, kind: int, expect: int) -> Frame:
         if reply.type == ERROR:
@@ -238,7 +280,10 @@ class Client:
         deadline = time.monotonic() + wait
         damaged = self.parser.bad_frames
         while (left := deadline - time.monotonic()) > 0:
-            frames = self.parser.feed(self.link.read(min(left, 0.5)))
+            data = self.link.read(min(left, 0.5))
+            if data:
+                self._heard = time.monotonic()
+            frames = self.parser.feed(data)
             self.parser.damaged.clear()  # the device is not NAKed: a damaged reply is simply asked for again
             for frame in frames:
                 if frame.version != PROTOCOL_VERSION:
@@ -249,7 +294,7 @@ class Client:
                     deadline = time.monotonic() + long_timeout  # the device is computing: wait for it
                     continue
                 return frame
-            if self.parser.bad_frames != damaged and long_timeout is None:
+            if self.parser.bad_frames != damaged:  # a reply came damaged: ask again now (INFER: from the cache)
                 return None
         return None
 
@@ -257,9 +302,9 @@ class Client:
         """How long silence means loss: once round trips are measured, four smoothed ones plus four of their
         deviations (the deviation term is TCP's, RFC 6298), so a lost frame on a noisy link costs a fraction
         of a second, not the whole timeout, and a link whose replies come late now and then gets the slack
-        it needs; the configured timeout until then."""
+        it needs; ``FIRST_WAIT`` (at most the timeout) until then."""
         if self._latency is None:
-            return self.timeout
+            return min(self.timeout, FIRST_WAIT)
         return min(self.timeout, max(MIN_WAIT, 4 * self._latency + 4 * self._jitter))
 
     def _measured(self, latency: float) -> None:
@@ -271,7 +316,7 @@ class Client:
             self._latency = 0.875 * self._latency + 0.125 * latency
 
     def _failed(self) -> None:
-        self.chunk = max(MIN_CHUNK, self.chunk // 2)
+        self.chunk = min(self.max_payload, max(MIN_CHUNK, self.chunk // 2))
         self._successes = 0
 
     def _succeeded(self) -> None:

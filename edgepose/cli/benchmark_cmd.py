@@ -32,7 +32,9 @@ def benchmark(
     runs: int | None = typer.Option(None, "--runs", "-n", min=1, help="Timed runs (default 100)."),
     min_time: float | None = typer.Option(None, "--min-time", min=0.0, help="Keep timing at least this many s."),
     baud: int | None = typer.Option(None, "--baud", help="Serial baud rate (default 921600)."),
-    timeout: float | None = typer.Option(None, "--timeout", help="Seconds to wait for a reply (default 10)."),
+    timeout: float | None = typer.Option(
+        None, "--timeout", help="Seconds a silent device is waited for (default: benchmark.timeout_s, 10)."
+    ),
     tolerance: float | None = typer.Option(
         None, "--tolerance", help="Output check: max abs difference allowed (default: exact for int8, 1e-4 float)."
     ),
@@ -114,7 +116,7 @@ def _connect(model, target, port, ssh, ssh_config, runtime, threads, baud, timeo
     else:
         raise BoardError(f"target '{target}' ({board.backend}) cannot be benchmarked by this edgepose version")
     info.reference_runtime = runtime
-    return board, Client(link, timeout=min(timeout, 2.0)), info
+    return board, Client(link, timeout=timeout), info
 
 
 def _leave_known_state(client) -> None:
