@@ -287,35 +287,6 @@ def test_ctrl_c_leaves_the_device_reset_and_idle(models, tmp_path):
             agent.terminate()
 
 
-class _FutureDevice(threading.Thread):
-    """A stand-in for a device running a later release (there is none to run): a TCP server that answers
-    every frame with a HELLO_OK of protocol version 2."""
-
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-
-    def run(self) -> None:
-        connection, _ = self.server.accept()
-        parser = wire.FrameParser()
-        with connection:
-            while data := connection.recv(4096):
-                for frame in parser.feed(data):
-                    hello = wire.HELLO_OK_LAYOUT.pack(wire.MAX_PAYLOAD, 0, 4)
-                    connection.sendall(wire.Frame(wire.HELLO_OK, frame.seq, hello, version=2).encode())
-
-
-def test_a_device_speaking_another_protocol_version_is_named_as_such(models, tmp_path):
-    device = _FutureDevice()
-    device.start()
-    done = _cli("benchmark", str(models["int8"]), "--port", f"socket://127.0.0.1:{device.port}", "--out",
-                str(tmp_path / "r.json"))  # fmt: skip
-    assert done.returncode == 2
-    assert "speaks edgepose protocol v2, this side v1" in done.stderr
-    assert not (tmp_path / "r.json").exists()
-
-
 class _FaultyDevice(threading.Thread):
     """A stand-in for a device with a faulty or slow firmware (there is none to summon on demand): the real
     agent serving the model over TCP, with one kind of reply rewritten by ``fault(request, reply)`` and
@@ -340,6 +311,21 @@ class _FaultyDevice(threading.Thread):
                         time.sleep(self.hello_after)  # a device still busy booting when first spoken to
                     (reply,) = wire.FrameParser().feed(self.agent.handle(request))
                     connection.sendall((self.fault(request, reply) or reply).encode())
+
+
+def _from_a_later_release(request, reply):
+    """Every reply a HELLO_OK of protocol version 2 (a device running a release that does not exist yet)."""
+    return wire.Frame(wire.HELLO_OK, request.seq, wire.HELLO_OK_LAYOUT.pack(wire.MAX_PAYLOAD, 0, 4), version=2)
+
+
+def test_a_device_speaking_another_protocol_version_is_named_as_such(models, tmp_path):
+    device = _FaultyDevice(models["int8"], _from_a_later_release)
+    device.start()
+    done = _cli("benchmark", str(models["int8"]), "--port", f"socket://127.0.0.1:{device.port}", "--out",
+                str(tmp_path / "r.json"))  # fmt: skip
+    assert done.returncode == 2
+    assert "speaks edgepose protocol v2, this side v1" in done.stderr
+    assert not (tmp_path / "r.json").exists()
 
 
 def _tiny_frames(request, reply):
