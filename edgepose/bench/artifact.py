@@ -20,9 +20,23 @@ INTEGER_TYPES = {"int8", "uint8", "int16"}
 
 
 def artifact_format(path: Path) -> str:
+    """``tflite`` or ``onnx``, once the file is known to load: a truncated file is refused here, in one
+    line, rather than by the device after the upload."""
     kind = model_kind(path)
     if kind not in ("tflite", "onnx"):
         raise ModelError(f"{path}: a {kind or 'unknown'} file cannot be benchmarked; export a .tflite or .onnx first")
+    try:
+        if kind == "tflite":
+            from ai_edge_litert.interpreter import Interpreter
+
+            Interpreter(model_path=str(path))
+        else:
+            import onnx
+
+            onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # noqa: BLE001 - each runtime has its own exceptions for a bad file
+        reason = " ".join(str(exc).split())[:160]
+        raise ModelError(f"{path}: not a readable .{kind} file ({reason}); export it again") from None
     return kind
 
 
@@ -93,7 +107,7 @@ def _tflite_micro_outputs(path: Path, inputs: list[bytes]) -> list[bytes]:
     from edgepose.runtime.tflm_runner import micro_interpreter
 
     data = Path(path).read_bytes()
-    specs, outputs = tflite_io(data)
+    specs, outputs = tflite_io(data, path)
     interpreter = micro_interpreter(data)
     for index, (spec, raw) in enumerate(zip(specs, inputs, strict=True)):
         interpreter.set_input(np.frombuffer(raw, spec.dtype).reshape(spec.shape), index)

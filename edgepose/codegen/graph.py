@@ -12,8 +12,6 @@ from pathlib import Path
 
 import numpy as np
 
-from edgepose.errors import ModelError
-
 _NUMPY_TYPES = {
     "FLOAT32": np.float32,
     "INT8": np.int8,
@@ -81,15 +79,11 @@ def read_graph(path: Path) -> Graph:
     """The IR of a ``.tflite`` file; a file that is not one is a ModelError naming it."""
     from tensorflow.lite.python import schema_py_generated as schema
 
+    from edgepose.convert.inspect import read_tflite
+
     path = Path(path)
-    data = path.read_bytes()
-    try:
-        if len(data) < 8 or data[4:8] != b"TFL3":
-            raise ValueError("no TFL3 identifier")
-        model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(data, 0))
-        subgraph = model.subgraphs[0]
-    except Exception as exc:  # the flatbuffer library raises anything on garbage
-        raise ModelError(f"{path}: not a readable .tflite file ({exc}); export it again") from None
+    model = read_tflite(path.read_bytes(), path)
+    subgraph = model.subgraphs[0]
     type_names = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
     op_names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
     tensors = [_tensor(i, t, model, type_names) for i, t in enumerate(subgraph.tensors)]

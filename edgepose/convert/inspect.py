@@ -27,7 +27,7 @@ def describe(path: Path) -> dict:
     path = Path(path)
     kind = model_kind(path)
     if kind == "tflite":
-        body = describe_tflite(path.read_bytes())
+        body = describe_tflite(path.read_bytes(), path)
     elif kind == "onnx":
         body = describe_onnx(path)
     elif kind in ("keras", "h5"):
@@ -41,11 +41,22 @@ def describe(path: Path) -> dict:
 # ---------------------------------------------------------------------------------------------- TFLite
 
 
-def read_tflite(data: bytes):
-    """The flatbuffer as TensorFlow's object API (``ModelT``)."""
+def read_tflite(data: bytes, source: str | Path = "the model"):
+    """The flatbuffer as TensorFlow's object API (``ModelT``); a truncated or foreign file is a ModelError
+    naming ``source`` (the flatbuffer library raises whatever it meets on garbage)."""
     from tensorflow.lite.python import schema_py_generated as schema
 
-    return schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(data, 0))
+    from edgepose.errors import ModelError
+
+    try:
+        if len(data) < 8 or data[4:8] != b"TFL3":
+            raise ValueError("no TFL3 identifier")
+        model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(data, 0))
+        if not model.subgraphs:
+            raise ValueError("no subgraph")
+        return model
+    except Exception as exc:  # noqa: BLE001 - struct.error, IndexError, UnicodeDecodeError... on garbage
+        raise ModelError(f"{source}: not a readable .tflite file ({exc}); export it again") from None
 
 
 def tflite_op_names(model) -> list[str]:
@@ -59,10 +70,10 @@ def tflite_op_names(model) -> list[str]:
     return result
 
 
-def describe_tflite(data: bytes) -> dict:
+def describe_tflite(data: bytes, source: str | Path = "the model") -> dict:
     from tensorflow.lite.python import schema_py_generated as schema
 
-    model = read_tflite(data)
+    model = read_tflite(data, source)
     graph = model.subgraphs[0]
     op_names = tflite_op_names(model)
     dtype_names = {value: key.lower() for key, value in vars(schema.TensorType).items() if not key.startswith("_")}

@@ -19,7 +19,7 @@ class LiteRTRunner(Runner):
         from ai_edge_litert.interpreter import Interpreter
 
         data = Path(path).read_bytes()
-        self.inputs, self.outputs = tflite_io(data)
+        self.inputs, self.outputs = tflite_io(data, path)
         if len(self.inputs) != 1:
             raise ModelError(f"{path}: expected one image input, found {len(self.inputs)}")
         try:

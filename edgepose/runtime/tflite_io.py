@@ -39,10 +39,10 @@ class TensorSpec:
         return np.asarray(values, np.float32)
 
 
-def tflite_io(data: bytes) -> tuple[list[TensorSpec], list[TensorSpec]]:
+def tflite_io(data: bytes, source="the model") -> tuple[list[TensorSpec], list[TensorSpec]]:
     from edgepose.convert.inspect import read_tflite
 
-    model = read_tflite(data)
+    model = read_tflite(data, source)
     graph = model.subgraphs[0]
     names = {}
     for signature in model.signatureDefs or []:

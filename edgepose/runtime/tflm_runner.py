@@ -60,7 +60,7 @@ class TFLMRunner(Runner):
     def __init__(self, path: Path) -> None:
         super().__init__(path)
         data = Path(path).read_bytes()
-        self.inputs, self.outputs = tflite_io(data)
+        self.inputs, self.outputs = tflite_io(data, path)
         if len(self.inputs) != 1:
             raise ModelError(f"{path}: expected one image input, found {len(self.inputs)}")
         try:
