@@ -84,9 +84,7 @@ def _quantize(ctx: Context, out: Path) -> tuple[dict, str]:
     from edgepose.convert.metadata import Normalization
     from edgepose.data.sources import load_splits
     from edgepose.quantize import calibration
-    from edgepose.quantize.onnx_ptq import OnnxSettings
     from edgepose.quantize.ptq import QuantizeJob, quantize
-    from edgepose.quantize.tflite_ptq import TfliteSettings
     from edgepose.runtime import open_runner
 
     config, q = ctx.config, ctx.config.quantization
@@ -103,20 +101,15 @@ def _quantize(ctx: Context, out: Path) -> tuple[dict, str]:
             source, out / "calibration", q.calibration_size, "stratified", seed, normalization, size, config
         )
     )
-    settings = dict(
-        model=ctx.path("model"),
-        calibration=calib,
-        normalization=normalization,
-        calibration_size=q.calibration_size,
-        tflite=TfliteSettings(q.granularity, q.input_type, q.output_type, q.activations, list(q.float_layers)),
-        onnx=OnnxSettings(q.granularity, q.calibration_method, q.onnx_format, list(q.exclude_nodes)),
-        per_layer=False,
-    )
+
+    def job(folder: Path, backend: str) -> QuantizeJob:
+        return QuantizeJob.from_config(ctx.path("model"), folder, calib, normalization, config, backend=backend)
+
     val = load_splits(config.dataset).val
-    report = quantize(QuantizeJob(out_dir=out, backend="tflite", **settings), config, val)
+    report = quantize(job(out, "tflite"), config, val)
     made = {"int8": next(out / a["file"] for a in report["artifacts"] if a["role"] == "int8")}
     if any((t.runtime or config.benchmark.runtime) == "onnxruntime" for t in config.targets):
-        onnx = quantize(QuantizeJob(out_dir=out / "onnx", backend="onnx", **settings), config)
+        onnx = quantize(job(out / "onnx", "onnx"), config)
         made["int8_onnx"] = next(out / "onnx" / a["file"] for a in onnx["artifacts"] if a["role"] == "int8")
     drop = (report.get("accuracy") or {}).get("litert", {}).get("drop", {})
     names = ", ".join(p.name for p in made.values())
@@ -161,8 +154,9 @@ def _benchmark(ctx: Context, out: Path) -> tuple[dict, str]:
 
 
 def _benchmark_one(ctx: Context, entry, path: Path) -> Path:
+    from edgepose.backends import Request, connect
     from edgepose.bench.client import Client
-    from edgepose.bench.harness import Settings, Target, benchmark
+    from edgepose.bench.harness import Settings, benchmark
     from edgepose.bench.report import write_report
     from edgepose.boards import find_board
 
@@ -170,38 +164,19 @@ def _benchmark_one(ctx: Context, entry, path: Path) -> Path:
     board = find_board(entry.board)
     runtime = entry.runtime or settings.runtime
     model = ctx.path("int8_onnx" if runtime == "onnxruntime" and not board.is_mcu else "int8")
-    target = Target(board.name, board.backend, board.description, reference_runtime=runtime)
-    if board.backend == "host":
-        from edgepose.backends import host
-
-        link = host.open_link(model, runtime, entry.threads or settings.threads)
-    elif board.backend == "qemu":
-        from edgepose.backends import qemu
-
-        link = qemu.start(model, board, path.parent / "build")
-        target.reference_runtime = "tflite-micro"
-    elif board.backend == "rpi" and entry.ssh:
-        from edgepose.backends import rpi
-
-        remote = rpi.Remote(entry.ssh, board, None)
-        rpi.deploy(remote, model, False, runtime)
-        link = rpi.open_link(remote, model, runtime, entry.threads or settings.threads)
-    elif entry.port:
-        from edgepose.bench.links import open_serial
-
-        link = open_serial(entry.port, settings.baud)
-        target.reference_runtime = "tflite-micro" if board.is_mcu else runtime
-    else:
+    if board.backend in ("rpi", "stm32") and not (entry.ssh or entry.port):
         raise ConfigError(f"target '{entry.board}' ({board.backend}) needs ssh: or port: in the targets section")
+    request = Request(
+        model, None if board.is_mcu else runtime, entry.threads or settings.threads, settings.baud, entry.port,
+        entry.ssh, build_dir=path.parent / "build", deploy=True,
+    )  # fmt: skip
+    connection = connect(board, request)
     measure = Settings(
         settings.warmup, settings.runs, settings.min_time_s, settings.timeout_s, settings.output_tolerance
     )
-    with link:
-        report = benchmark(Client(link, timeout=settings.timeout_s), model, target, measure)
-    if board.qemu:
-        from edgepose.backends.qemu import add_instructions
-
-        add_instructions(report, board)
+    with connection.link:
+        report = benchmark(Client(connection.link, timeout=settings.timeout_s), model, connection.target, measure)
+    connection.finish(report)
     write_report(report, path)
     return path
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from modelfiles import small_tflite
+from processes import cpu_seconds, wait_until_computing
 
 from edgepose import wire
 from edgepose.agent import Agent, load_model
@@ -163,7 +164,7 @@ def test_benchmark_through_a_paced_serial_wire_with_the_cli(models, tmp_path):
 def _outputs_through(cable: SerialWire, model: Path) -> tuple[list[bytes], dict]:
     agent = _agent_on(cable.device_port, model)
     try:
-        client = Client(SerialLink(cable.host_port, 921600), timeout=0.3, retries=40)
+        client = Client(SerialLink(cable.host_port, 921600))
         with client.link:
             report = benchmark(client, model, Target("wire", "host"), Settings(warmup=1, runs=5))
             outputs = [client.read_output(i) for i in range(len(report["device_info"]["outputs"]))]
@@ -216,21 +217,6 @@ def _agent_of(model: Path) -> int:
     raise AssertionError(f"no agent process for {model}")
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
-def _wait_until_computing(pid: int, cpu_seconds: float) -> None:
-    """Until the process has used this much CPU time in all: it is in the middle of its timed runs."""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if _cpu_seconds(pid) >= cpu_seconds:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"process {pid} never got busy")
-
-
 def test_an_agent_that_dies_mid_run_gives_a_clear_error_and_no_report(models, tmp_path):
     model = tmp_path / "dying.tflite"  # its own path, to find its own agent process
     model.write_bytes(models["float"].read_bytes())
@@ -248,7 +234,7 @@ def test_an_agent_that_dies_mid_run_gives_a_clear_error_and_no_report(models, tm
         except AssertionError:
             assert time.monotonic() < deadline and run.poll() is None, run.communicate()
             time.sleep(0.2)
-    _wait_until_computing(pid, 4.0)  # loading takes about 2 s of CPU: then well into the timed runs
+    wait_until_computing(pid, 4.0)  # loading takes about 2 s of CPU: then well into the timed runs
     os.kill(pid, signal.SIGKILL)
     stdout, stderr = run.communicate(timeout=60)
     assert run.returncode == 2, stderr
@@ -272,7 +258,7 @@ def test_ctrl_c_leaves_the_device_reset_and_idle(models, tmp_path):
                  "--out", str(tmp_path / "r.json")],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_ctrl_c_as_in_a_terminal,
             )  # fmt: skip
-            _wait_until_computing(agent.pid, 2 + _cpu_seconds(agent.pid))  # in the middle of the timed runs
+            wait_until_computing(agent.pid, 2 + cpu_seconds(agent.pid))  # in the middle of the timed runs
             run.send_signal(signal.SIGINT)
             _, err = run.communicate(timeout=60)
             assert run.returncode != 0 and not (tmp_path / "r.json").exists(), err

@@ -132,6 +132,13 @@ def test_config_show_applies_overrides(edgepose):
         ("dataset:\n  test_path: missing.json\n", [], "cfg.yaml:2: dataset.test_path: no such file or folder"),
         ("", ["training.epochs=-1"], "override 'training.epochs=-1': training.epochs: input should be greater"),
         ("training: [1\n", [], "cfg.yaml:2:1: YAML syntax error"),
+        (
+            "model:\n  name: tiny\n  input_size: [1, 2]\n",
+            [],
+            "cfg.yaml:3: model.input_size: 1x2 is not a size tiny takes: height and width must be multiples of 32",
+        ),
+        ("", ["model.input_size=100"], "override 'model.input_size=100': model.input_size: 100x100 is not a size"),
+        ("model:\n  name: tinny\n", [], "cfg.yaml:2: model.name: unknown model 'tinny': did you mean 'tiny'?"),
     ],
 )
 def test_bad_config_is_one_line_exit_2(edgepose, tmp_path, text, overrides, expected):

@@ -6,15 +6,20 @@ real gdbstub with gdb-multiarch, and the board fit check."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import socket
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 from modelfiles import small_tflite
 from opmodels import LANDMARK_HEADS, landmark_tflite
+from processes import wait_until_computing
 
 from edgepose.boards import find_board
 
@@ -88,6 +93,53 @@ def test_every_output_of_models_with_several_outputs_is_served_bit_exact(edgepos
         for output in check["outputs"]:
             assert output["passed"] and output["identical"] == 1.0 and output["max_abs_diff"] == 0, (count, output)
         assert check["passed"]
+
+
+def _qemu_running(elf_folder: Path) -> int:
+    """The pid of the qemu-system-arm whose firmware was built under ``elf_folder``."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        for entry in Path("/proc").iterdir():
+            try:
+                command = (entry / "cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            if entry.name.isdigit() and command.startswith("qemu-system-arm") and str(elf_folder) in command:
+                return int(entry.name)
+        time.sleep(0.2)
+    raise AssertionError(f"no qemu-system-arm running a firmware from {elf_folder}")
+
+
+@pytest.mark.slow
+def test_an_emulator_killed_mid_run_is_one_line_no_report_and_no_build_left(landmark_models, tmp_path):
+    """The emulated board's build goes to the temporary folder and is removed after the run, whether the
+    run succeeds or the board dies under it."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    cli = Path(sys.executable).parent / "edgepose"
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    ok = subprocess.run(
+        [str(cli), "benchmark", str(landmark_models[2]), "--target", "qemu-m7", "--runs", "2", "--warmup", "0",
+         "--out", str(tmp_path / "ok.json")],
+        capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    assert not list(scratch.glob("edgepose-qemu-*"))
+    out = tmp_path / "r.json"
+    run = subprocess.Popen(
+        [str(cli), "benchmark", str(landmark_models[5]), "--target", "qemu-m7", "--runs", "256", "--warmup", "1000",
+         "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    qemu = _qemu_running(scratch)
+    wait_until_computing(qemu, 3.0)  # booted, input uploaded: in the middle of the runs
+    os.kill(qemu, signal.SIGKILL)
+    _, stderr = run.communicate(timeout=120)
+    assert run.returncode == 2, stderr
+    line = stderr.strip().splitlines()[-1]
+    assert line.startswith("error: qemu-m7 (qemu mps2-an500, /dev/pts/") and "Traceback" not in stderr, stderr
+    assert not out.exists() and not list(tmp_path.glob("*.tmp*"))
+    assert not list(scratch.glob("edgepose-qemu-*"))
 
 
 def _free_port() -> int:

@@ -120,3 +120,35 @@ def test_an_unreachable_board_is_one_clear_error(ssh_board, model, tmp_path):
     done = _cli(ssh_board, "deploy", str(model), "--target", "testpi5", "--ssh", "testpi", "--ssh-config", str(config))
     assert done.returncode == 2
     assert done.stderr.startswith("error: cannot create the work folder on testpi:")
+
+
+def test_nothing_the_user_names_runs_in_the_boards_shell(ssh_board, model, tmp_path):
+    """A board, a model file and a runtime whose names are shell commands reach the board as plain words."""
+    marks = [Path.home() / f"edgepose-{what}-ran" for what in ("board", "model")]
+    board = ssh_board["boards"] / "pi5;cd;touch edgepose-board-ran.yaml"
+    board.write_text((ssh_board["boards"] / "testpi5.yaml").read_text())
+    named = tmp_path / "pose;cd;touch edgepose-model-ran.tflite"
+    named.write_bytes(model.read_bytes())
+    target, config = board.stem, str(ssh_board["config"])
+    try:
+        deployed = _cli(ssh_board, "deploy", str(named), "--target", target, "--ssh", "testpi", "--ssh-config", config)
+        assert deployed.returncode == 0, deployed.stderr
+        done = _cli(ssh_board, "benchmark", str(named), "--target", target, "--ssh", "testpi", "--ssh-config", config,
+                    "--runs", "2", "--out", str(tmp_path / "r.json"))  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert json.loads((tmp_path / "r.json").read_text())["target"]["board"] == target
+        assert not any(mark.exists() for mark in marks)
+        injected = _cli(ssh_board, "benchmark", str(named), "--target", target, "--ssh", "testpi", "--ssh-config",
+                        config, "--runtime", "litert;cd;touch edgepose-board-ran")  # fmt: skip
+        assert injected.returncode == 2 and "--runtime" in injected.stderr.strip().splitlines()[-1]
+        assert not any(mark.exists() for mark in marks)
+    finally:
+        for mark in marks:
+            mark.unlink(missing_ok=True)
+        board.unlink()
+
+
+def test_an_ssh_value_that_looks_like_an_option_is_refused(ssh_board, model):
+    done = _cli(ssh_board, "deploy", str(model), "--target", "testpi5", "--ssh", "-oProxyCommand=touch x")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith("error: --ssh '-oProxyCommand=touch x': give user@host")

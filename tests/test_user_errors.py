@@ -28,3 +28,10 @@ def test_a_truncated_tflite_is_one_line_in_every_verb(edgepose, int8_model, tmp_
     truncated.write_bytes(int8_model.read_bytes()[:1500])
     line = _one_line_error(edgepose(verb[0], str(truncated), *verb[1:]))
     assert line.startswith("error: ") and "cut.tflite: not a readable .tflite file" in line and "export it" in line
+
+
+def test_benchmark_with_a_runtime_that_cannot_run_the_file_says_how(edgepose, int8_model):
+    line = _one_line_error(edgepose("benchmark", str(int8_model), "--runtime", "onnxruntime"))
+    assert "small_int8.tflite: ONNX Runtime runs .onnx files" in line and "--backend onnx" in line
+    line = _one_line_error(edgepose("benchmark", str(int8_model), "--runtime", "tensorrt"))
+    assert "--runtime 'tensorrt': host runs litert or onnxruntime" in line

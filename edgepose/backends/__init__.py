@@ -1,2 +1,95 @@
-"""One module per kind of target: each knows how to deploy to it and how to open a link to its agent or
-firmware. Boards come from ``targets/*.yaml`` (``edgepose.boards``)."""
+"""How each kind of target is reached: one module per kind, found here by the board's ``backend``.
+
+A kind's module has ``connect(board, request) -> Connection``: it deploys, compiles or boots what it
+must and opens the link to the agent or firmware. ``edgepose benchmark`` and ``edgepose pipeline`` both
+call ``connect``, so adding a kind of target is one module and one line in ``KINDS``. A board given a
+serial ``port`` is reached over it whatever its kind: an agent on a Linux board's UART, a firmware
+already flashed onto an STM32 or into a QEMU board.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgepose.bench.harness import Target
+from edgepose.bench.links import Link
+from edgepose.boards import Board
+from edgepose.errors import BoardError, ModelError
+
+KINDS = {  # board backend -> the module that reaches it
+    "host": "edgepose.backends.host",
+    "rpi": "edgepose.backends.rpi",
+    "qemu": "edgepose.backends.qemu",
+    "stm32": "edgepose.backends.stm32",
+}
+AGENT_RUNTIMES = ("litert", "onnxruntime")  # what the board agent runs
+REFERENCE_RUNTIME = "tflite-micro"  # what generated MCU code is checked against
+
+
+@dataclass
+class Request:
+    """What the user asked for, from the CLI's flags or a pipeline's targets entry."""
+
+    model: Path
+    runtime: str | None = None  # None: by the model file (agent), tflite-micro (MCU reference)
+    threads: int = 1
+    baud: int = 921600
+    port: str | None = None
+    ssh: str | None = None
+    ssh_config: Path | None = None
+    build_dir: Path | None = None  # where an emulated board's firmware is built; None: a temporary folder
+    deploy: bool = False  # copy the model to a Linux board before starting its agent
+
+
+@dataclass
+class Connection:
+    link: Link
+    target: Target
+    finish: Callable[[dict], None] = field(default=lambda report: None)  # adds what only this kind knows
+
+
+def connect(board: Board, request: Request) -> Connection:
+    """Open the link to ``board`` for ``request.model``."""
+    check_runtime(board, request)
+    if request.port is not None:
+        return _serial(board, request)
+    if board.backend not in KINDS:
+        raise BoardError(f"target '{board.name}' ({board.backend}) cannot be benchmarked by this edgepose version")
+    return importlib.import_module(KINDS[board.backend]).connect(board, request)
+
+
+def check_runtime(board: Board, request: Request) -> None:
+    """A runtime the target can run for this file, or one line saying what to do instead."""
+    runtime, model = request.runtime, Path(request.model)
+    if runtime is None:
+        return
+    allowed = (REFERENCE_RUNTIME, *AGENT_RUNTIMES) if board.is_mcu else AGENT_RUNTIMES
+    if runtime not in allowed:
+        raise BoardError(f"--runtime '{runtime}': {board.name} runs {' or '.join(allowed)}")
+    suffix = model.suffix.lower()
+    if runtime == "onnxruntime" and suffix == ".tflite":
+        raise ModelError(
+            f"{model}: ONNX Runtime runs .onnx files; make one with `edgepose export {model.name} --format onnx` "
+            "(float models) or `edgepose quantize MODEL --backend onnx` (int8), or leave --runtime to the file"
+        )
+    if runtime in ("litert", REFERENCE_RUNTIME) and suffix == ".onnx":
+        raise ModelError(f"{model}: {runtime} runs .tflite files; benchmark an .onnx with --runtime onnxruntime")
+
+
+def _serial(board: Board, request: Request) -> Connection:
+    from edgepose.bench.links import open_serial
+
+    reference = (request.runtime or REFERENCE_RUNTIME) if board.is_mcu else request.runtime
+    target = Target(board.name, board.backend, board.description, reference_runtime=reference)
+    return Connection(open_serial(request.port, request.baud), target, _instructions_for(board))
+
+
+def _instructions_for(board: Board) -> Callable[[dict], None]:
+    if board.qemu is None:
+        return lambda report: None
+    from edgepose.backends.qemu import add_instructions
+
+    return lambda report: add_instructions(report, board)

@@ -11,9 +11,12 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
+from edgepose.backends import REFERENCE_RUNTIME, Connection, Request
+from edgepose.bench.harness import Target
 from edgepose.bench.links import SerialLink
 from edgepose.boards import Board
 from edgepose.errors import BoardError, DeviceError
@@ -37,6 +40,7 @@ class QemuLink(SerialLink):
     def __init__(self, board: Board, elf: Path, gdb_port: int | None = None, halted: bool = False) -> None:
         if shutil.which("qemu-system-arm") is None:
             raise DeviceError("qemu-system-arm not found: run `make setup` (installs qemu-system-arm) or apt-get it")
+        self.temporary: Path | None = None  # a build folder of its own, removed with the link
         self.process = subprocess.Popen(
             qemu_command(board, elf, gdb_port, halted),
             stdin=subprocess.DEVNULL,
@@ -68,17 +72,33 @@ class QemuLink(SerialLink):
         finally:
             self.process.kill()
             self.process.wait(timeout=10)
+            if self.temporary:
+                shutil.rmtree(self.temporary, ignore_errors=True)
 
 
 def start(model: Path, board: Board, build_root: Path | None = None) -> QemuLink:
-    """Compile ``model`` for ``board`` (generated C + firmware) and start it in QEMU."""
-    import tempfile
-
+    """Compile ``model`` for ``board`` (generated C + firmware) and start it in QEMU. Without a
+    ``build_root`` the build goes to a temporary folder that closing the link removes."""
     from edgepose.codegen.compile import compile_for_board
 
-    out = Path(build_root or tempfile.mkdtemp(prefix="edgepose-qemu-")) / f"{Path(model).stem}-{board.name}"
-    report = compile_for_board(model, board.name, out)
-    return QemuLink(board, Path(report["firmware"]["elf"]))
+    temporary = None if build_root else Path(tempfile.mkdtemp(prefix="edgepose-qemu-"))
+    try:
+        out = Path(build_root or temporary) / f"{Path(model).stem}-{board.name}"
+        report = compile_for_board(model, board.name, out)
+        link = QemuLink(board, Path(report["firmware"]["elf"]))
+    except BaseException:
+        if temporary:
+            shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    link.temporary = temporary
+    return link
+
+
+def connect(board: Board, request: Request) -> Connection:
+    link = start(request.model, board, request.build_dir)
+    # the generated code must match TFLite's reference kernels, whatever runs the model elsewhere
+    target = Target(board.name, board.backend, board.description, reference_runtime=REFERENCE_RUNTIME)
+    return Connection(link, target, lambda report: add_instructions(report, board))
 
 
 def add_instructions(report: dict, board: Board) -> None:

@@ -13,11 +13,13 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgepose.backends import Connection, Request
 from edgepose.backends.host import AGENT, AGENT_FILES, agent_command
+from edgepose.bench.harness import Target
 from edgepose.bench.links import ProcessLink
 from edgepose.boards import Board
 from edgepose.convert.metadata import sidecar_path
-from edgepose.errors import DeviceError
+from edgepose.errors import BoardError, DeviceError
 
 RUNTIME_PACKAGES = {"litert": "ai-edge-litert", "onnxruntime": "onnxruntime"}
 # Never wait for a password or a host-key question that nobody can answer.
@@ -29,6 +31,13 @@ class Remote:
     destination: str  # user@host, or a Host alias of the ssh config
     board: Board
     ssh_config: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.destination.startswith("-") or not self.destination.strip():
+            raise BoardError(
+                f"--ssh '{self.destination}': give user@host or a Host of your ssh config (ssh would read a "
+                "value starting with '-' as one of its own options)"
+            )
 
     @property
     def workdir(self) -> str:
@@ -72,13 +81,26 @@ def deploy(remote: Remote, model: Path, setup: bool = False, runtime: str = "lit
 
 
 def open_link(remote: Remote, model: Path, runtime: str | None, threads: int) -> ProcessLink:
-    """Start the deployed agent over ssh; its stdin/stdout become the link."""
-    folder = _remote_path(remote.workdir)
-    agent = agent_command(
-        remote.python(), f"{folder}/{AGENT.name}", f"{folder}/{shlex.quote(Path(model).name)}",
+    """Start the deployed agent over ssh; its stdin/stdout become the link. Every word of the command is
+    quoted for the remote shell (board names, runtimes and file names are the user's), the paths so that
+    a leading ``~/`` still expands."""
+    python, agent, model_path, *arguments = agent_command(
+        remote.python(), f"{remote.workdir}/{AGENT.name}", f"{remote.workdir}/{Path(model).name}",
         runtime, threads, remote.board.name,
     )  # fmt: skip
-    return ProcessLink(remote.ssh("exec " + " ".join(agent)), f"{remote.destination} (ssh)")
+    words = [python, _remote_path(agent), _remote_path(model_path), *(shlex.quote(a) for a in arguments)]
+    return ProcessLink(remote.ssh("exec " + " ".join(words)), f"{remote.destination} (ssh)")
+
+
+def connect(board: Board, request: Request) -> Connection:
+    if not request.ssh:
+        raise BoardError(f"target '{board.name}' is a Linux board: give --ssh user@host, or --port if it serves a UART")
+    remote = Remote(request.ssh, board, request.ssh_config)
+    if request.deploy:
+        deploy(remote, request.model, False, request.runtime or "litert")
+    link = open_link(remote, request.model, request.runtime, request.threads)
+    target = Target(board.name, board.backend, board.description, f"ssh {request.ssh}", request.runtime)
+    return Connection(link, target)
 
 
 def _remote_path(path: str) -> str:

@@ -45,17 +45,22 @@ def benchmark(
     config: Path | None = CONFIG_OPTION,
 ) -> None:
     """Measure latency, memory and outputs of MODEL on a target, and write one report JSON."""
+    from edgepose.backends import Request, connect
     from edgepose.bench.artifact import artifact_format
+    from edgepose.bench.client import Client
     from edgepose.bench.harness import Settings
     from edgepose.bench.harness import benchmark as run_benchmark
     from edgepose.bench.report import write_report
+    from edgepose.boards import find_board
 
     settings = resolve_config(config, overrides).benchmark
     artifact_format(model)  # a clear error before anything is started
-    board, client, target_info = _connect(
-        model, target, port, ssh, ssh_config, runtime, threads or settings.threads, baud or settings.baud,
-        timeout or settings.timeout_s,
+    board = find_board(target)
+    request = Request(
+        model, runtime, threads or settings.threads, baud or settings.baud, port, ssh, ssh_config,
     )  # fmt: skip
+    connection = connect(board, request)
+    client = Client(connection.link, timeout=timeout or settings.timeout_s)
     measure = Settings(
         warmup=settings.warmup if warmup is None else warmup,
         runs=runs or settings.runs,
@@ -67,11 +72,8 @@ def benchmark(
     with client.link:
         try:
             with console.err.status(f"benchmarking {model.name} on {target} through {client.link.name}") as status:
-                report = run_benchmark(client, model, target_info, measure, progress=status.update)
-            if board.qemu:
-                from edgepose.backends.qemu import add_instructions
-
-                add_instructions(report, board)
+                report = run_benchmark(client, model, connection.target, measure, progress=status.update)
+            connection.finish(report)
         except KeyboardInterrupt:
             _leave_known_state(client)
             raise
@@ -82,41 +84,6 @@ def benchmark(
     console.out.print(f"report: {path}", soft_wrap=True)
     if not report["output_check"]["passed"]:
         console.warn("the outputs read back from the device differ from the host reference (see output check)")
-
-
-def _connect(model, target, port, ssh, ssh_config, runtime, threads, baud, timeout):
-    from edgepose.bench.client import Client
-    from edgepose.bench.harness import Target
-    from edgepose.bench.links import open_serial
-    from edgepose.boards import find_board
-    from edgepose.errors import BoardError
-
-    board = find_board(target)
-    info = Target(board.name, board.backend, board.description)
-    if board.backend == "host" and port is None:
-        from edgepose.backends import host
-
-        link = host.open_link(model, runtime, threads)
-    elif board.backend == "rpi" and port is None:
-        from edgepose.backends import rpi
-
-        if not ssh:
-            raise BoardError(f"target '{target}' is a Linux board: give --ssh user@host, or --port if it serves a UART")
-        link = rpi.open_link(rpi.Remote(ssh, board, ssh_config), model, runtime, threads)
-        info.link = f"ssh {ssh}"
-    elif board.backend == "qemu" and port is None:
-        from edgepose.backends import qemu
-
-        link = qemu.start(model, board)
-        runtime = runtime or "tflite-micro"  # the generated code must match TFLite's reference kernels
-    elif board.backend in ("host", "rpi", "stm32", "qemu"):
-        link = open_serial(port, baud)
-        if board.is_mcu:
-            runtime = runtime or "tflite-micro"
-    else:
-        raise BoardError(f"target '{target}' ({board.backend}) cannot be benchmarked by this edgepose version")
-    info.reference_runtime = runtime
-    return board, Client(link, timeout=timeout), info
 
 
 def _leave_known_state(client) -> None:

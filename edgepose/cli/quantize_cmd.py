@@ -42,10 +42,8 @@ def quantize(
 ) -> None:
     """Quantize a model to int8 with a calibration set and report what it cost."""
     from edgepose.data.sources import load_path
-    from edgepose.quantize.onnx_ptq import OnnxSettings
     from edgepose.quantize.ptq import QuantizeJob
     from edgepose.quantize.ptq import quantize as run_quantize
-    from edgepose.quantize.tflite_ptq import TfliteSettings
 
     flags = {
         "backend": backend,
@@ -63,17 +61,8 @@ def quantize(
         from edgepose.errors import ConfigError
 
         raise ConfigError("no calibration set: pass --calib NAME|DIR or set quantization.calibration")
-    job = QuantizeJob(
-        model=model,
-        out_dir=Path("."),
-        calibration=q.calibration,
-        normalization=model_normalization(model, settings, scale, offset, color),
-        backend=q.backend,
-        calibration_size=q.calibration_size,
-        tflite=TfliteSettings(q.granularity, q.input_type, q.output_type, q.activations, list(q.float_layers)),
-        onnx=OnnxSettings(q.granularity, q.calibration_method, q.onnx_format, list(q.exclude_nodes)),
-        per_layer=q.per_layer_report,
-    )
+    normalization = model_normalization(model, settings, scale, offset, color)
+    job = QuantizeJob.from_config(model, Path("."), q.calibration, normalization, settings)
     samples = None
     if val is not None:
         from edgepose.data.samples import SkipLog

@@ -183,6 +183,46 @@ class ModelSection(Section):
     weights: InputPath | None = Field(None, description="start from these weights instead of from scratch")
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
 
+    @field_validator("name")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        _zoo_entry(name)
+        return name
+
+    @field_validator("input_size")
+    @classmethod
+    def _a_size_the_model_takes(cls, size: tuple[int, int] | None, info) -> tuple[int, int] | None:
+        entry = _zoo_entry(info.data["name"]) if size is not None and "name" in info.data else None
+        if entry is None:
+            return size
+        multiple = entry.size_multiple
+        if min(size) < multiple or size[0] % multiple or size[1] % multiple:
+            listed = ", ".join(f"{h}" if h == w else f"{h}x{w}" for h, w in entry.input_sizes)
+            raise ValueError(
+                f"{size[0]}x{size[1]} is not a size {entry.name} takes: height and width must be multiples of "
+                f"{multiple} (its encoder's deepest stride), e.g. {listed}"
+            )
+        return size
+
+    @field_validator("heatmap_stride")
+    @classmethod
+    def _a_stride_the_model_has(cls, stride: int, info) -> int:
+        entry = _zoo_entry(info.data["name"]) if "name" in info.data else None
+        if entry is not None and stride not in entry.strides:
+            raise ValueError(f"{entry.name} makes heatmaps at stride {' or '.join(map(str, entry.strides))}")
+        return stride
+
+
+def _zoo_entry(name: str):
+    """The model zoo's entry for ``name`` (metadata only, TensorFlow is not imported)."""
+    from edgepose.errors import ModelError
+    from edgepose.models import model_info
+
+    try:
+        return model_info(name)
+    except ModelError as error:
+        raise ValueError(str(error)) from None
+
 
 # ---------------------------------------------------------------------------------------------- training
 

@@ -44,6 +44,22 @@ class QuantizeJob:
     onnx: OnnxSettings = field(default_factory=OnnxSettings)
     per_layer: bool = True
 
+    @classmethod
+    def from_config(
+        cls, model: Path, out_dir: Path, calibration: str | Path, normalization: Normalization, config, **given
+    ) -> QuantizeJob:
+        """The job the config's ``quantization`` section describes; ``given`` overrides fields (``backend``,
+        ``per_layer``). The CLI and the pipeline both build their jobs here."""
+        q = config.quantization
+        fields = dict(
+            backend=q.backend,
+            calibration_size=q.calibration_size,
+            tflite=TfliteSettings(q.granularity, q.input_type, q.output_type, q.activations, list(q.float_layers)),
+            onnx=OnnxSettings(q.granularity, q.calibration_method, q.onnx_format, list(q.exclude_nodes)),
+            per_layer=q.per_layer_report,
+        )
+        return cls(Path(model), Path(out_dir), calibration, normalization, **{**fields, **given})
+
 
 def quantize(job: QuantizeJob, config, val_samples=None, progress=None) -> dict:
     """Run ``job``; returns the report that is also written to ``out_dir/quant_report.json``.

@@ -1,0 +1,23 @@
+"""Watching a process the test started (an agent, an emulator) through /proc: it is in the middle of its
+work once it has used a given amount of CPU time, whatever the machine's load."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def wait_until_computing(pid: int, seconds: float) -> None:
+    """Until the process has used ``seconds`` of CPU time in all: it is in the middle of its work."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if cpu_seconds(pid) >= seconds:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"process {pid} never got busy")
