@@ -113,11 +113,30 @@ def test_float16_tflite_with_two_outputs_is_quantized_and_compared_by_output(tmp
 
 
 @pytest.mark.slow
+def test_an_int8_file_made_from_float16_weights_carries_only_what_runs(models, inputs, tmp_path):
+    fp32 = export_model(models / "tiny.keras", "tflite", tmp_path).path
+    fp16 = export_model(models / "tiny.keras", "tflite-fp16", tmp_path).path
+    for source in (fp32, fp16):
+        job = QuantizeJob(source, tmp_path, models / "calib96", RGB, "tflite", calibration_size=16, per_layer=False)
+        quantize(job, None)
+    int8, from_fp32 = tmp_path / "tiny_fp16_int8.tflite", tmp_path / "tiny_float32_int8.tflite"
+    graph = read_tflite(int8.read_bytes()).subgraphs[0]
+    assert not [t.name for t in graph.tensors if t.type == 1]  # no float16 tensor left behind
+    # as small as the int8 file made from the float32 weights (before: 1.8x the float16 file, 2x that one)
+    assert int8.stat().st_size <= 1.01 * from_fp32.stat().st_size < fp16.stat().st_size
+    assert describe(int8)["params"] == describe(fp32)["params"] == describe(fp16)["params"]
+    reference = open_runner(fp32).run(inputs)
+    assert _cosine(reference, open_runner(int8, "tflite-micro").run(inputs)) > 0.98
+
+
+@pytest.mark.slow
 def test_nchw_onnx_with_a_non_square_input_is_quantized(tmp_path):
     model = nchw_onnx(tmp_path / "net.onnx")
     out = tmp_path / "q"
     out.mkdir()
-    report = quantize(QuantizeJob(model, out, image_folder(tmp_path / "frames"), RGB, "onnx"), None)
+    job = QuantizeJob(model, out, image_folder(tmp_path / "frames"), RGB, "onnx")
+    job.onnx.reduce_range = True  # exact on any CI machine: x86 ones without VNNI saturate full-range weights
+    report = quantize(job, None)
     assert report["output_error"]["onnxruntime"]["output"]["cosine"] > 0.99
     runner = open_runner(out / "net_int8.onnx")
     assert runner.nchw and runner.input_shape == (96, 64, 3)

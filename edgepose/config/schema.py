@@ -281,6 +281,9 @@ class Quantization(Section):
     )
     per_layer_report: bool = Field(True, description="per-layer error from the quantizer's debugger")
     exclude_nodes: list[str] = Field(default_factory=list, description="ONNX nodes left unquantized")
+    reduce_range: bool = Field(
+        False, description="ONNX Runtime: 7-bit weights, for int8 run on x86 CPUs without VNNI (their kernels saturate)"
+    )
 
     @field_validator("granularity", mode="before")
     @classmethod

@@ -83,7 +83,8 @@ def describe_tflite(data: bytes, source: str | Path = "the model") -> dict:
         name = op_names[op.opcodeIndex]
         ops[name] += 1
         macs += _tflite_macs(name, op, tensors)
-    constant = {i for i, t in enumerate(tensors) if _has_data(model, t)}
+    read = {i for op in graph.operators for i in op.inputs if i >= 0}
+    constant = {i for i in read if _has_data(model, tensors[i])}  # live weights only: what an op reads
     params = sum(int(np.prod(tensors[i].shape)) for i in constant if tensors[i].shape is not None)
 
     def spec(index: int) -> dict:

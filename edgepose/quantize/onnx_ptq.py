@@ -28,6 +28,22 @@ class OnnxSettings:
     method: str = "minmax"
     format: str = "qdq"
     exclude_nodes: list[str] = field(default_factory=list)
+    reduce_range: bool = False  # 7-bit weights: for ONNX Runtime on x86 CPUs without VNNI (see below)
+
+
+def saturating_host() -> bool:
+    """Whether this machine's ONNX Runtime int8 kernels may saturate: on x86 with AVX2 but without VNNI,
+    its u8s8 path multiplies pairs with VPMADDUBSW, whose 16-bit sums overflow for full-range weights
+    (ONNX Runtime's documentation advises ``reduce_range`` there). ARM and VNNI machines are exact."""
+    import platform
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return False
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx2" in flags and "vnni" not in flags
 
 
 class CalibrationReader(CalibrationDataReader):
@@ -82,6 +98,7 @@ def quantize_onnx(float_model: Path, target: Path, inputs: np.ndarray, settings:
                 activation_type=QuantType.QInt8,
                 weight_type=QuantType.QInt8,
                 calibrate_method=method,
+                reduce_range=settings.reduce_range,
                 nodes_to_exclude=list(settings.exclude_nodes),
                 extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
             )

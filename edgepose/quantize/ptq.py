@@ -23,7 +23,7 @@ from edgepose.convert.metadata import Normalization, write_sidecar
 from edgepose.convert.modelfile import load_keras, model_kind
 from edgepose.errors import EdgeposeError, ModelError
 from edgepose.quantize import calibration, debug, report
-from edgepose.quantize.onnx_ptq import OnnxSettings, quantize_onnx
+from edgepose.quantize.onnx_ptq import OnnxSettings, quantize_onnx, saturating_host
 from edgepose.quantize.tflite_ptq import TfliteSettings, quantize_saved_model, quantize_tflite_file
 from edgepose.runtime.runner import Runner, open_runner
 
@@ -55,7 +55,9 @@ class QuantizeJob:
             backend=q.backend,
             calibration_size=q.calibration_size,
             tflite=TfliteSettings(q.granularity, q.input_type, q.output_type, q.activations, list(q.float_layers)),
-            onnx=OnnxSettings(q.granularity, q.calibration_method, q.onnx_format, list(q.exclude_nodes)),
+            onnx=OnnxSettings(
+                q.granularity, q.calibration_method, q.onnx_format, list(q.exclude_nodes), q.reduce_range
+            ),
             per_layer=q.per_layer_report,
         )
         return cls(Path(model), Path(out_dir), calibration, normalization, **{**fields, **given})
@@ -70,6 +72,11 @@ def quantize(job: QuantizeJob, config, val_samples=None, progress=None) -> dict:
         raise ModelError(f"unknown quantization backend '{job.backend}'; choose tflite or onnx")
     kind = model_kind(job.model)
     step = progress or (lambda message: None)
+    if job.backend == "onnx" and not job.onnx.reduce_range and saturating_host():
+        console.warn(
+            "this CPU has AVX2 but no VNNI: ONNX Runtime's int8 kernels here can saturate, so the accuracy "
+            "measured on this machine may be lower than on the device; quantization.reduce_range=true avoids it"
+        )
     with tempfile.TemporaryDirectory(prefix="edgepose-quantize-") as scratch:
         scratch = Path(scratch)
         staged = scratch / "out"

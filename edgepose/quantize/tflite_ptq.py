@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgepose.convert.tflite_prune import prune_unused
 from edgepose.errors import ModelError, UnsupportedOpError
 
 IO_TYPES = ("int8", "uint8", "int16", "float32")
@@ -46,13 +47,13 @@ def quantize_saved_model(saved: Path, inputs: np.ndarray, settings: TfliteSettin
 
     converter = configured_converter(saved, inputs, settings)
     if not settings.float_layers:
-        return require_integer(convert(converter, source), source)
+        return prune_unused(require_integer(convert(converter, source), source))
     debugger_options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=list(settings.float_layers))
     try:
         debugger = tf.lite.experimental.QuantizationDebugger(
             converter=converter, debug_dataset=representative(inputs), debug_options=debugger_options
         )
-        return debugger.get_nondebug_quantized_model()
+        return prune_unused(debugger.get_nondebug_quantized_model())
     except (RuntimeError, ValueError) as exc:
         raise ModelError(f"{source}: could not keep {settings.float_layers} in float: {_line(exc)}") from None
 
@@ -95,7 +96,7 @@ def quantize_tflite_file(path: Path, inputs: np.ndarray, settings: TfliteSetting
 
     data = path.read_bytes()
     if has_fp16_weights(data):
-        data = fp16_to_fp32(data)
+        data = fp16_to_fp32(data)  # the float16 originals stay behind as dead tensors: pruned below
     try:
         quantizer = calibrator.Calibrator(data)
         quantized = quantizer.calibrate_and_quantize(
@@ -107,7 +108,7 @@ def quantize_tflite_file(path: Path, inputs: np.ndarray, settings: TfliteSetting
         )
     except (RuntimeError, ValueError) as exc:
         raise ModelError(f"{path}: TFLite's calibrator could not quantize the model: {_line(exc)}") from None
-    return require_integer(quantized, path)
+    return prune_unused(require_integer(quantized, path))
 
 
 def float_ops(data: bytes) -> list[str]:
