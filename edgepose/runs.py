@@ -10,6 +10,7 @@ killed is recognisable as such; every file in it is written atomically (see ``ed
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -93,6 +94,25 @@ class Run:
         path = Path(path).resolve()
         self.inputs.append({"role": role, "path": str(path), "sha256": sha256_path(path)})
 
+    def add_dataset(self, path: Path, role: str) -> None:
+        """Record a dataset with its format and the sha256 of its labels: a COCO file's, or a YOLO folder's
+        ``.txt`` files (their names and contents: the images themselves may be gigabytes)."""
+        import hashlib
+
+        from edgepose.data.paths import detect
+
+        kind, found = detect(path)
+        if kind == "coco":
+            digest = sha256_path(found)
+        else:
+            hasher = hashlib.sha256()
+            for label in sorted(found.rglob("*.txt")):
+                hasher.update(f"{label.relative_to(found).as_posix()}\0{sha256_path(label)}\n".encode())
+            digest = hasher.hexdigest()
+        entry = {"role": role, "path": str(Path(found).resolve()), "format": kind, "sha256": digest}
+        if all(e != entry for e in self.inputs):
+            self.inputs.append({**entry, "sha256_of": "the COCO file" if kind == "coco" else "the label files"})
+
     def file(self, name: str) -> Path:
         """The path of an output inside the run directory; it is listed in the manifest once it exists."""
         target = self.path / name
@@ -138,7 +158,13 @@ class Run:
         atomic.write_json(self.path / MANIFEST, self.manifest())
 
     def finish(self, status: str = "complete", error: str | None = None) -> None:
+        """Record how the run ended; ``config.yaml`` is written again, with what the run settled from the
+        data (the keypoint count, the dataset's format), so that it says what actually ran."""
         self.status, self.error = status, error
+        if self.config is not None:
+            from edgepose.config import dump_config
+
+            atomic.write_text(self.path / CONFIG, dump_config(self.config))
         self.write_manifest()
 
     def __enter__(self) -> Run:
@@ -162,11 +188,26 @@ def _fresh_dir(runs_dir: Path, verb: str) -> Path:
 
 
 def _check_empty(path: Path) -> None:
+    """An ``--out`` folder must be new or empty; one that holds a failed run is cleared for the retry."""
     if path.exists() and not path.is_dir():
         raise RunError(f"--out {path}: exists and is not a folder")
-    if path.is_dir() and any(path.iterdir()):
-        held = " (it holds a run: manifest.json)" if (path / MANIFEST).exists() else ""
-        raise RunError(f"--out {path}: folder is not empty{held}; choose a new folder so nothing is overwritten")
+    if not path.is_dir() or not any(path.iterdir()):
+        return
+    if _status(path) == "failed":
+        from edgepose import console
+
+        console.err.print(f"replacing the failed run in {path}", soft_wrap=True)
+        shutil.rmtree(path)
+        return
+    held = " (it holds a run: manifest.json)" if (path / MANIFEST).exists() else ""
+    raise RunError(f"--out {path}: folder is not empty{held}; choose a new folder so nothing is overwritten")
+
+
+def _status(path: Path) -> str | None:
+    try:
+        return json.loads((path / MANIFEST).read_text()).get("status")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _size(path: Path) -> int:

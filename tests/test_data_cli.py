@@ -19,7 +19,7 @@ from PIL import Image
 from edgepose.data.coco import load_coco
 from edgepose.data.yolo import load_yolo
 from edgepose.draw import crop_around, draw_skeleton, image_grid
-from edgepose.skeletons import COCO17, HAND21
+from edgepose.skeletons import COCO13, COCO17, HAND21
 
 TILE = 192
 
@@ -70,14 +70,47 @@ def test_hand_sets_are_detected_and_convert(edgepose, tmp_path):
     assert json.loads(edgepose("data", "inspect", "y", "--json", "--grid", "0").stdout)["keypoints"] == 21
 
 
-def test_thirteen_points_go_to_yolo_but_not_to_coco(edgepose, tmp_path):
-    assert edgepose("data", "synth", "--out", "s", "--n", "2", "--image-size", "64").returncode == 0
-    assert edgepose("data", "convert", "s", "--to", "yolo", "--keypoints", "13", "--out", "y13").returncode == 0
-    assert len(load_yolo(tmp_path / "y13", keypoints=13)) == 2
-    refused = edgepose("data", "convert", "y13", "--to", "coco", "--out", "c13")
-    assert refused.returncode == 2
-    assert refused.stderr.strip().splitlines() == [refused.stderr.strip()] and "not 13" in refused.stderr
-    assert not (tmp_path / "c13").exists()
+def test_synth_writes_thirteen_keypoints_that_convert_both_ways(edgepose, tmp_path):
+    assert (
+        edgepose("data", "synth", "--out", "s13", "--n", "3", "--keypoints", "13", "--image-size", "64").returncode == 0
+    )
+    document = json.loads((tmp_path / "s13" / "person_keypoints_s13.json").read_text())
+    assert document["categories"][0]["keypoints"] == list(COCO13.keypoints)
+    assert all(len(a["keypoints"]) == 13 * 3 for a in document["annotations"])
+    assert edgepose("data", "convert", "s13", "--to", "yolo", "--out", "y13").returncode == 0
+    assert all(len(line.split()) == 5 + 13 * 3 for line in (tmp_path / "y13" / "000000.txt").read_text().splitlines())
+    back = edgepose("data", "convert", "y13", "--to", "coco", "--out", "c13")
+    assert back.returncode == 0, back.stderr
+    original = by_image(load_coco(tmp_path / "s13" / "person_keypoints_s13.json"))
+    again = by_image(load_coco(tmp_path / "c13" / "person_keypoints_c13.json"))
+    assert [len(s.keypoints) for s in again] == [13] * 3
+    for a, b in zip(original, again, strict=True):
+        np.testing.assert_allclose(a.keypoints, b.keypoints, atol=0.01)
+    stats = json.loads(edgepose("data", "inspect", "c13", "--json", "--grid", "0").stdout)
+    assert stats["keypoints"] == 13 and set(stats["visibility"]) == set(COCO13.keypoints)
+    # 17-point data read as 13 merges the face; 13-point data cannot be read as 17
+    assert edgepose("data", "synth", "--out", "s17", "--n", "2", "--image-size", "64").returncode == 0
+    assert edgepose("data", "convert", "s17", "--to", "yolo", "--keypoints", "13", "--out", "y").returncode == 0
+    refused = edgepose("data", "convert", "y13", "--to", "coco", "--keypoints", "17", "--out", "c17")
+    assert refused.returncode == 2 and not (tmp_path / "c17").exists()
+    assert "y13 has 13 keypoints but --keypoints is 17; set --keypoints: 13" in refused.stderr
+
+
+def test_a_coco_file_naming_its_points_in_another_order_is_read_in_the_skeletons(edgepose, tmp_path):
+    assert (
+        edgepose("data", "synth", "--out", "s13", "--n", "2", "--keypoints", "13", "--image-size", "64").returncode == 0
+    )
+    labels = tmp_path / "s13" / "person_keypoints_s13.json"
+    expected = by_image(load_coco(labels))
+    document = json.loads(labels.read_text())
+    order = list(range(13))[::-1]  # the file lists the same points backwards
+    document["categories"][0]["keypoints"] = [COCO13.keypoints[i] for i in order]
+    for annotation in document["annotations"]:
+        points = np.asarray(annotation["keypoints"]).reshape(13, 3)
+        annotation["keypoints"] = points[order].reshape(-1).tolist()
+    labels.write_text(json.dumps(document))
+    for a, b in zip(expected, by_image(load_coco(labels)), strict=True):
+        np.testing.assert_array_equal(a.keypoints, b.keypoints)
 
 
 def test_inspect_draws_a_png_grid(edgepose, tmp_path):
@@ -135,7 +168,7 @@ def test_inspect_reports_what_was_skipped(edgepose, tmp_path):
     [
         (("data", "inspect", "missing"), "missing: no such file or folder"),
         (("data", "inspect", "notes.txt"), "notes.txt: not a dataset"),
-        (("data", "inspect", "empty"), "empty: no person_keypoints_*.json"),
+        (("data", "inspect", "empty"), "empty: found neither a COCO keypoints .json (person_keypoints_*.json"),
         (("data", "convert", "missing.json", "--to", "yolo", "--out", "o"), "missing.json: no such file or folder"),
         (("data", "convert", "s", "--to", "voc", "--out", "o"), "unknown format"),
         (("data", "synth", "--out", "k", "--n", "2", "--keypoints", "15"), "13, 17 or 21"),

@@ -62,6 +62,30 @@ def test_out_must_be_new_or_empty(tmp_path):
         Run.create("demo", out=tmp_path / "file")
 
 
+def test_a_failed_run_does_not_block_its_out_folder_for_the_retry(tmp_path):
+    out = tmp_path / "run"
+    failed = Run.create("train", out=out)
+    with pytest.raises(ValueError), failed:
+        failed.write_json("partial.json", {})
+        raise ValueError("diverged")
+    retry = Run.create("train", out=out)
+    assert manifest(out)["status"] == "running" and not (out / "partial.json").exists()
+    with retry:
+        pass
+    with pytest.raises(RunError, match="it holds a run"):  # a finished run is never overwritten
+        Run.create("train", out=out)
+
+
+def test_config_yaml_says_what_the_run_settled(tmp_path):
+    import yaml
+
+    config = load_config(None, cwd=tmp_path)
+    assert config.dataset.keypoints is None  # left to the data
+    with Run.create("train", out=tmp_path / "run", config=config):
+        config.dataset.keypoints = 13  # what the data had
+    assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["dataset"]["keypoints"] == 13
+
+
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     target = tmp_path / "model.tflite"
     target.write_bytes(b"old model")

@@ -144,3 +144,58 @@ def test_training_through_tf_data_service(tmp_path: Path, edgepose, cache: dict)
     # The worker registered with the dispatcher; distributed datasets get elements only from workers, so
     # the finished epoch above is proof that the pipeline ran there.
     assert f"registered with 127.0.0.1:{port}" in worker_log, worker_log[-2000:]
+
+
+def _zoo_style_folders(edgepose, root: Path) -> Path:
+    """The STM32 model zoo's layout: ``single/13kpts/{train,val}`` and ``single/17kpts/train``, YOLO pose."""
+    for kpts, split, seed in ((13, "train", 0), (13, "val", 1), (17, "train", 2)):
+        synth = root / f"synth-{kpts}-{split}"
+        made = edgepose("data", "synth", "--out", str(synth), "--n", "8", "--keypoints", str(kpts),
+                        "--image-size", "64", "--seed", str(seed))  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        done = edgepose(
+            "data", "convert", str(synth), "--to", "yolo", "--out", str(root / f"single/{kpts}kpts/{split}")
+        )
+        assert done.returncode == 0, done.stderr
+    return root / "single"
+
+
+def test_keypoints_and_format_come_from_the_data_and_are_recorded(tmp_path: Path, edgepose) -> None:
+    single = _zoo_style_folders(edgepose, tmp_path)
+    args = ("--epochs", "1", "--input-size", "64", "--batch-size", "4", "dataset.validation_split=0.25")
+    done = edgepose("train", "--data", str(single / "13kpts/train"), *args, "--out", str(tmp_path / "run"))
+    assert done.returncode == 0, done.stderr
+    import yaml
+
+    resolved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["dataset"]
+    assert (resolved["keypoints"], resolved["format"]) == (13, "yolo")
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    (data,) = [entry for entry in manifest["inputs"] if entry["role"] == "training data"]
+    assert data["format"] == "yolo" and len(data["sha256"]) == 64 and data["path"].endswith("13kpts/train")
+    assert _heatmap_channels(tmp_path / "run" / "model.keras") == 13
+
+    mixed = edgepose("train", "--data", str(single), *args, "--out", str(tmp_path / "mixed"))
+    assert mixed.returncode == 2
+    assert f"{single}: holds several datasets" in mixed.stderr.strip().splitlines()[-1]
+    wrong = edgepose("train", "--data", str(single / "13kpts/train"), "dataset.keypoints=17", *args)
+    assert wrong.returncode == 2
+    assert "has 13 keypoints but dataset.keypoints is 17; set dataset.keypoints: 13" in wrong.stderr
+
+    # evaluate on the folder `data synth` wrote (one COCO file inside), 13 points, taken from the model
+    synth = tmp_path / "synth-13-val"
+    scored = edgepose("evaluate", str(tmp_path / "run" / "model.keras"), "--data", str(synth), "--out", "ev")
+    assert scored.returncode == 0, scored.stderr
+    assert len(json.loads((tmp_path / "ev" / "metrics.json").read_text())["per_keypoint"]) == 13
+    model = str(tmp_path / "run" / "model.keras")
+    calib = edgepose("data", "calib", "--from", str(single / "13kpts/val"), "--model", model,
+                     "--n", "50", "--name", "few", "--root", str(tmp_path / "calib"))  # fmt: skip
+    assert calib.returncode == 0, calib.stderr
+    assert "8 usable images, fewer than the 50 asked for" in calib.stderr.replace("\n", " ")
+
+
+def _heatmap_channels(model: Path) -> int:
+    import keras
+
+    import edgepose.train.losses  # noqa: F401
+
+    return int(keras.models.load_model(model, compile=False).outputs[0].shape[-1])

@@ -38,14 +38,20 @@ def evaluate(
     with open_runner(model, engine, settings.general.num_threads) as runner:
         if not runner.is_heatmap_model:
             raise ModelError(f"{model}: outputs {runner.output_shapes} are not heatmaps; keypoint metrics need them")
-        # The model decides how many keypoints there are, and its sidecar how it is fed.
+        # The model decides how many keypoints there are (a 13-point model reads 17-point data with the
+        # face merged), and its sidecar how it is fed.
+        given = settings.dataset.keypoints
         settings.dataset.keypoints = runner.keypoints
+        why = "" if given == runner.keypoints else f"{model.name} predicts {runner.keypoints}"
         _use_sidecar_normalization(model, settings)
-        samples, log, origin = evaluation_samples(settings.dataset, data)
+        samples, log, origin = evaluation_samples(settings.dataset, data, why)
         if log.total:
             console.warn(log.summary())
         run = Run.create("evaluate", out, settings.general.runs_dir, settings)
         run.add_input(model, "model")
+        scored = data or settings.dataset.test_path
+        if scored is not None:
+            run.add_dataset(scored, "evaluation data")
         with run, Progress(console=console.err, transient=True) as bar:
             task = bar.add_task(f"evaluating on {len(samples)} people", total=len(samples))
             scores = run_evaluation(runner, samples, settings, run, lambda n: bar.advance(task, n))

@@ -23,7 +23,9 @@ def pipeline(
     ),
 ) -> None:
     """Chain the services on one config, as the STM32 model zoo's chain modes do."""
+    from edgepose.atomic import write_text
     from edgepose.config import dump_config, load_config
+    from edgepose.data.sources import settle_dataset
     from edgepose.errors import ConfigError, EdgeposeError
     from edgepose.pipeline import failures, parse_steps, run_pipeline
     from edgepose.runs import _fresh_dir
@@ -35,8 +37,9 @@ def pipeline(
     root = out or _fresh_dir(settings.general.runs_dir, "pipeline")
     if out is not None and out.exists() and any(out.iterdir()) and not resume:
         raise ConfigError(f"{out}: not empty; use --resume to continue it, or choose another --out")
+    settle_dataset(settings.dataset)  # the keypoint count and format the data has, recorded in config.yaml
     root.mkdir(parents=True, exist_ok=True)
-    (root / "config.yaml").write_text(dump_config(settings))
+    write_text(root / "config.yaml", dump_config(settings))
     given = {"model": model} if model else {}
     with console.chain_progress(chosen) as on_step:
         outcomes = run_pipeline(settings, root, chosen, resume, given, on_step)

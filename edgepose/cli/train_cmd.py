@@ -8,20 +8,18 @@ import typer
 
 from edgepose import console
 from edgepose.cli.common import CONFIG_OPTION, OUT_OPTION, OVERRIDES_ARGUMENT, resolve_config
-from edgepose.errors import DataError
 from edgepose.runs import Run
 
 
 def data_overrides(data: str) -> list[str]:
-    """``--data``: ``synthetic``, a COCO keypoints ``.json`` file or a YOLO pose folder."""
+    """``--data``: ``synthetic``, a COCO keypoints ``.json`` (or a folder holding one, as ``data synth``
+    writes) or a YOLO pose folder (the STM32 model zoo's ``single/13kpts/train``)."""
     if data == "synthetic":
         return ["dataset.format=synthetic", "dataset.name=synthetic"]
-    path = Path(data)
-    if path.suffix.lower() == ".json" and path.is_file():
-        return ["dataset.format=coco", f"dataset.training_path={path}"]
-    if path.is_dir():
-        return ["dataset.format=yolo", f"dataset.training_path={path}"]
-    raise DataError(f"--data {data}: not 'synthetic', a COCO keypoints .json file nor a YOLO pose folder")
+    from edgepose.data.paths import detect
+
+    kind, found = detect(Path(data))
+    return [f"dataset.format={kind}", f"dataset.training_path={found}"]
 
 
 def train(
@@ -41,6 +39,7 @@ def train(
     ),
 ) -> None:
     """Train a compact heatmap pose model (default: tiny on the synthetic set)."""
+    from edgepose.data.sources import settle_dataset
     from edgepose.train.trainer import resume_config
     from edgepose.train.trainer import train as run_training
 
@@ -55,6 +54,7 @@ def train(
         console.err.print(f"resuming {resume} after epoch {state['epoch']}")
     else:
         settings, state = resolve_config(config, [*(overrides or []), *flags]), None
+        settle_dataset(settings.dataset)  # before config.yaml is written: the count and format the data has
         run = Run.create("train", out, settings.general.runs_dir, settings)
     with run:
         result = run_training(settings, run, state)

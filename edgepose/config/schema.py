@@ -46,7 +46,9 @@ class SyntheticData(Section):
 class Dataset(Section):
     format: Literal["synthetic", "coco", "yolo"] = "synthetic"
     name: str = "synthetic"
-    keypoints: Literal[13, 17, 21] = Field(17, description="13 or 17 body keypoints, or 21 hand keypoints")
+    keypoints: Literal[13, 17, 21] | None = Field(
+        None, description="13 or 17 body keypoints, or 21 hand keypoints; null: as many as the data has (17 synthetic)"
+    )
     training_path: InputPath | None = None
     validation_path: InputPath | None = None
     test_path: InputPath | None = None

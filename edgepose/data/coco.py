@@ -17,7 +17,7 @@ import numpy as np
 
 from edgepose.data.samples import PersonSample, SkipLog, box_inside, keypoints_inside, passes_filters
 from edgepose.errors import DataError
-from edgepose.skeletons import coco17_to_coco13
+from edgepose.skeletons import coco17_to_coco13, skeleton_for
 from edgepose.textfile import read_text
 
 
@@ -44,33 +44,70 @@ def default_images_dir(annotations: Path) -> Path | None:
 def load_coco(
     annotations: Path,
     images_dir: Path | None = None,
-    keypoints: int = 17,
+    keypoints: int | None = None,
     min_visible: int = 1,
     min_area: float = 0.0,
     log: SkipLog | None = None,
 ) -> list[PersonSample]:
-    """Samples from a COCO keypoints file; ``keypoints=13`` merges the face into one head point."""
+    """Samples from a COCO keypoints file of 13, 17 or 21 keypoints (``None``: as many as the file has);
+    ``keypoints=13`` from a 17-point file merges the face into one head point. Points named as one of
+    edgepose's skeletons names them are put in its order; other names are taken in the file's order."""
+    from edgepose.data.paths import settle
+
     annotations = Path(annotations)
     log = log if log is not None else SkipLog()
     data = read_json(annotations)
     for key in ("images", "annotations"):
         if not isinstance(data, dict) or not isinstance(data.get(key), list):
             raise DataError(f"{annotations}: no '{key}' list; expected a COCO keypoints file (person_keypoints_*.json)")
+    declared = declared_keypoints(data, annotations) or keypoints or 17
+    count = settle(keypoints, declared, annotations)
+    order = _name_order(data, skeleton_for(declared).keypoints)
     images_dir = Path(images_dir) if images_dir else default_images_dir(annotations)
     if images_dir is None or not images_dir.is_dir():
         raise DataError(f"{annotations}: cannot find its image folder; set dataset.images_path")
     images = {img.get("id"): img for img in data["images"] if isinstance(img, dict)}
-    expected = 21 if keypoints == 21 else 17
     samples = []
     for ann in data["annotations"]:
-        sample = _sample(ann, images, images_dir, annotations.name, expected, log)
+        sample = _sample(ann, images, images_dir, annotations.name, declared, log)
         if sample is None:
             continue
-        if keypoints == 13:
+        if order is not None:
+            sample.keypoints = sample.keypoints[order]
+        if count == 13 and declared == 17:
             sample.keypoints = coco17_to_coco13(sample.keypoints)
         if passes_filters(sample, min_visible, min_area, log):
             samples.append(sample)
     return samples
+
+
+def declared_keypoints(data: dict, path: Path) -> int | None:
+    """How many keypoints a COCO file's people have: its category's names, else the first annotation;
+    ``None`` for a file with neither (no people at all)."""
+    categories = data.get("categories") if isinstance(data, dict) else None
+    names = categories[0].get("keypoints") if categories and isinstance(categories[0], dict) else None
+    if isinstance(names, list) and names:
+        count = len(names)
+    else:
+        first = next((a for a in data.get("annotations") or [] if isinstance(a, dict)), None)
+        if first is None:
+            return None
+        count = len(first.get("keypoints") or []) // 3
+    if count not in (13, 17, 21):
+        raise DataError(
+            f"{path}: its people have {count} keypoints; edgepose knows 13 (STM32 model zoo), 17 (COCO) and 21 (hand)"
+        )
+    return count
+
+
+def _name_order(data: dict, names: tuple[str, ...]) -> list[int] | None:
+    """Indices that put the file's points in ``names``' order, when the file names the same points in
+    another order; ``None`` when nothing moves."""
+    categories = data.get("categories") or [{}]
+    given = categories[0].get("keypoints") if isinstance(categories[0], dict) else None
+    if not isinstance(given, list) or sorted(given) != sorted(names) or list(given) == list(names):
+        return None
+    return [given.index(name) for name in names]
 
 
 def _sample(ann: Any, images: dict, images_dir: Path, name: str, expected: int, log: SkipLog) -> PersonSample | None:

@@ -1,9 +1,6 @@
-"""Datasets named by a path, and conversion between COCO keypoints and YOLO Darknet pose.
-
-A dataset is named by its path: a ``.json`` file is COCO keypoints; a folder is COCO when it holds one
-``person_keypoints_*.json`` (as ``render_dataset`` and ``write_coco_set`` write them) and YOLO when it
-holds images with ``.txt`` labels. Converted sets are written to a new folder, atomically: it appears
-complete or not at all.
+"""Conversion between COCO keypoints and YOLO Darknet pose, for 13, 17 and 21 keypoints (a 13-point COCO
+file names the STM32 model zoo's points). How a path names a dataset is ``edgepose.data.paths``'s to say.
+Converted sets are written to a new folder, atomically: it appears complete or not at all.
 """
 
 from __future__ import annotations
@@ -15,47 +12,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from edgepose import atomic
-from edgepose.data.coco import load_coco, read_json, write_coco
+from edgepose.data.coco import load_coco, write_coco
+from edgepose.data.paths import data_keypoints, detect, settle
 from edgepose.data.samples import PersonSample, SkipLog
 from edgepose.data.synthetic import dataset_json
-from edgepose.data.yolo import IMAGE_SUFFIXES, format_line, load_yolo
+from edgepose.data.yolo import format_line, load_yolo
 from edgepose.errors import DataError
 from edgepose.skeletons import Skeleton, skeleton_for
-
-
-def detect(path: Path) -> tuple[str, Path]:
-    """``("coco", json)`` or ``("yolo", folder)`` for a dataset path; a ``DataError`` naming it otherwise."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such file or folder (expected a COCO keypoints .json or a YOLO pose folder)")
-    if path.is_file():
-        if path.suffix.lower() != ".json":
-            raise DataError(f"{path}: not a dataset; expected a COCO keypoints .json or a YOLO pose folder")
-        return "coco", path
-    found = sorted(path.glob("person_keypoints_*.json"))
-    if len(found) > 1:
-        raise DataError(f"{path}: holds {len(found)} COCO files ({', '.join(p.name for p in found)}); name one")
-    if found:
-        return "coco", found[0]
-    if any(p.suffix.lower() in IMAGE_SUFFIXES and p.with_suffix(".txt").is_file() for p in path.rglob("*")):
-        return "yolo", path
-    raise DataError(f"{path}: no person_keypoints_*.json and no images with YOLO .txt labels in this folder")
-
-
-def guess_keypoints(kind: str, path: Path) -> int:
-    """The keypoint count a dataset's own files declare: a COCO category's names, a YOLO label's width."""
-    if kind == "coco":
-        data = read_json(path)
-        categories = data.get("categories") if isinstance(data, dict) else None
-        names = categories[0].get("keypoints") if categories and isinstance(categories[0], dict) else None
-        return 21 if isinstance(names, list) and len(names) == 21 else 17
-    for label in sorted(path.rglob("*.txt")):
-        line = next((s for s in label.read_text(encoding="utf-8", errors="replace").splitlines() if s.strip()), "")
-        fields = len(line.split()) - 5
-        for count in (17, 13, 21):
-            if fields in (3 * count, 2 * count):
-                return count
-    return 17
 
 
 def open_dataset(
@@ -63,7 +26,7 @@ def open_dataset(
 ) -> tuple[str, list[PersonSample], int]:
     """``(kind, samples, keypoint count)`` of the dataset at ``path``, through the ordinary loaders."""
     kind, found = detect(path)
-    count = skeleton_for(keypoints or guess_keypoints(kind, found)).num_keypoints
+    count = settle(keypoints, data_keypoints(kind, found), found, "--keypoints")
     if kind == "coco":
         return kind, load_coco(found, images, count, log=log), count
     return kind, load_yolo(found, count, log=log), count
@@ -113,8 +76,6 @@ def write_yolo_set(samples: list[PersonSample], out: Path, skeleton: Skeleton, l
 def write_coco_set(samples: list[PersonSample], out: Path, skeleton: Skeleton, link: bool = False) -> Path:
     """A folder with ``person_keypoints_<folder>.json`` and ``images/`` (copies; with ``link`` the JSON
     refers to the images where they are). Returns the JSON's path."""
-    if skeleton.num_keypoints == 13:
-        raise DataError("a COCO keypoints file holds the 17 COCO points (or 21 hand points), not 13; use 17")
     labels = dataset_json(_new_folder(out))
     relative = _relative_images(samples)
     with atomic.atomic_directory(labels.parent) as tmp:

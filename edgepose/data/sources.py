@@ -16,6 +16,7 @@ import numpy as np
 from edgepose import console
 from edgepose.config.schema import Dataset
 from edgepose.data.coco import load_coco
+from edgepose.data.paths import data_keypoints, detect, settle
 from edgepose.data.samples import PersonSample, SkipLog
 from edgepose.data.yolo import load_yolo
 from edgepose.errors import DataError
@@ -29,28 +30,44 @@ class Splits:
     val: list[PersonSample]
     log: SkipLog = field(default_factory=SkipLog)
     origin: str = ""
+    sources: list[tuple[str, Path]] = field(default_factory=list)  # (role, path) of each file read
 
 
 def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "edgepose")
 
 
-def load_path(path: Path, dataset: Dataset, log: SkipLog) -> list[PersonSample]:
-    """Every person in one COCO file or YOLO folder, filtered by the dataset's selection rules."""
-    path = Path(path)
+def load_path(path: Path, dataset: Dataset, log: SkipLog, why: str = "") -> list[PersonSample]:
+    """Every person in one COCO file or YOLO folder (a folder holding one COCO file counts as that file),
+    filtered by the dataset's selection rules. The dataset's keypoint count is settled from the data
+    when the config leaves it out (``why``: what else fixed the count, for the error)."""
+    kind, found = detect(path)
+    dataset.keypoints = settle(dataset.keypoints, data_keypoints(kind, found), Path(path), why=why)
     options = {"keypoints": dataset.keypoints, "min_visible": dataset.min_visible_keypoints, "log": log}
     options["min_area"] = dataset.min_area
-    if path.suffix.lower() == ".json":
-        return load_coco(path, dataset.images_path, **options)
-    if path.is_dir():
-        return load_yolo(path, **options)
-    raise DataError(f"{path}: not a COCO keypoints .json file nor a YOLO pose folder")
+    if kind == "coco":
+        return load_coco(found, dataset.images_path, **options)
+    return load_yolo(found, **options)
+
+
+def settle_dataset(dataset: Dataset) -> Dataset:
+    """Fill in what the config left to the data, so that a run's ``config.yaml`` records what ran: the
+    keypoint count (17 for the synthetic set) and the format of the first configured path."""
+    path = next((p for p in (dataset.training_path, dataset.validation_path, dataset.test_path) if p), None)
+    if path is None:
+        dataset.keypoints = dataset.keypoints or 17
+        return dataset
+    kind, found = detect(path)
+    dataset.format = kind
+    dataset.keypoints = settle(dataset.keypoints, data_keypoints(kind, found), Path(path))
+    return dataset
 
 
 def synthetic_paths(dataset: Dataset) -> tuple[Path, Path]:
     """The synthetic set's training and validation JSON files, rendered on first use."""
     from edgepose.data.synthetic import render_dataset
 
+    dataset.keypoints = dataset.keypoints or 17
     settings = dataset.synthetic
     name = f"synthetic-k{dataset.keypoints}-s{settings.image_size}-seed{settings.seed}"
     root = cache_dir() / name
@@ -73,7 +90,8 @@ def load_splits(dataset: Dataset) -> Splits:
     log = SkipLog()
     if dataset.format == "synthetic" and dataset.training_path is None:
         train_path, val_path = synthetic_paths(dataset)
-        return Splits(load_path(train_path, dataset, log), load_path(val_path, dataset, log), log, str(train_path))
+        train, val = load_path(train_path, dataset, log), load_path(val_path, dataset, log)
+        return Splits(train, val, log, str(train_path), [("training data", train_path), ("validation data", val_path)])
     if dataset.training_path is None:
         raise DataError("dataset.training_path is not set; name a COCO .json file or a YOLO folder to train on")
     train = load_path(dataset.training_path, dataset, log)
@@ -83,7 +101,9 @@ def load_splits(dataset: Dataset) -> Splits:
         train, val = split_by_image(train, dataset.validation_split, dataset.seed)
     if not train:
         raise DataError(f"{dataset.training_path}: no usable samples ({log.summary()})")
-    return Splits(train, val, log, str(dataset.training_path))
+    sources = [("training data", dataset.training_path)]
+    sources += [("validation data", dataset.validation_path)] if dataset.validation_path is not None else []
+    return Splits(train, val, log, str(dataset.training_path), sources)
 
 
 def split_by_image(
@@ -96,12 +116,14 @@ def split_by_image(
     return [s for s in samples if str(s.image) not in held], [s for s in samples if str(s.image) in held]
 
 
-def evaluation_samples(dataset: Dataset, data: Path | None = None) -> tuple[list[PersonSample], SkipLog, str]:
+def evaluation_samples(
+    dataset: Dataset, data: Path | None = None, why: str = ""
+) -> tuple[list[PersonSample], SkipLog, str]:
     """What ``evaluate`` scores: the ``--data`` path whole, else the test path, else the validation split."""
     log = SkipLog()
     path = data or dataset.test_path
     if path is not None:
-        samples = load_path(path, dataset, log)
+        samples = load_path(path, dataset, log, why)
         origin = str(path)
     else:
         splits = load_splits(dataset)

@@ -27,7 +27,7 @@ from edgepose.data.coco import write_coco
 from edgepose.data.figures import SHIFT, Canvas, Figure, draw_figure, figure_keypoints, random_color, random_figure
 from edgepose.data.samples import PersonSample
 from edgepose.errors import DataError
-from edgepose.skeletons import COCO17, coco17_to_coco13, skeleton_for
+from edgepose.skeletons import coco17_to_coco13, skeleton_for
 
 OCCLUDED = 0.3  # share of images with an occluder box over the figure
 # Fast PNG: Huffman coding only; on these noisy images a third faster than zlib's level 1, and smaller.
@@ -199,12 +199,10 @@ def render_dataset(
     return the JSON's path. The folder appears complete or not at all; an existing synthetic set there is
     replaced, any other non-empty folder is an error.
 
-    A COCO keypoints file holds COCO's 17 points, so ``keypoints=13`` writes the same file as 17 and
-    ``load_coco(..., keypoints=13)`` merges the face into the head point when reading it.
+    ``keypoints=13`` writes the STM32 model zoo's 13 points (the face merged into one head point), named
+    so in the file's category.
     """
     skeleton = skeleton_for(keypoints)
-    if skeleton.num_keypoints == 13:
-        skeleton = COCO17
     if n < 1 or image_size < 32:
         raise DataError(f"cannot render {n} images of {image_size} pixels: need n >= 1 and image size >= 32")
     labels = dataset_json(out_dir)

@@ -100,6 +100,12 @@ def build_set(
     crops, origins, population, description = _select(source, count, strategy, seed, normalization, input_size, config)
     if not crops:
         raise DataError(f"{source}: no usable images to calibrate with")
+    if len(crops) < count:
+        from edgepose import console
+
+        console.warn(
+            f"{source}: {len(crops)} usable images, fewer than the {count} asked for; the set holds {len(crops)}"
+        )
     import cv2
 
     with atomic.atomic_directory(out) as folder:
@@ -133,7 +139,7 @@ def build_set(
 def _select(source, count, strategy, seed, normalization, input_size, config):
     """The chosen crops, their origins, the population size and a description of the source."""
     path = Path(str(source))
-    if str(source) != "synthetic" and path.is_dir() and not _is_yolo(path):
+    if str(source) != "synthetic" and path.is_dir() and not _is_dataset(path):
         files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
         if not files:
             raise DataError(f"{path}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
@@ -151,9 +157,18 @@ def _select(source, count, strategy, seed, normalization, input_size, config):
     return crops, origins, len(samples), description
 
 
-def _is_yolo(path: Path) -> bool:
-    """A YOLO pose folder has a label file beside its images; a plain image folder has none."""
-    return any(p.with_suffix(".txt").is_file() for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+def _is_dataset(path: Path) -> bool:
+    """A folder holding a COCO file or YOLO labels is a labelled dataset (people are cropped from it); a
+    plain image folder has neither (its frames are letterboxed whole)."""
+    from edgepose.data.paths import LOOKED_FOR, detect
+
+    try:
+        detect(path)
+    except DataError as error:
+        if LOOKED_FOR in str(error):
+            return False
+        raise
+    return True
 
 
 def _labelled(source, config):
@@ -164,9 +179,10 @@ def _labelled(source, config):
     if str(source) == "synthetic":
         train, _ = synthetic_paths(dataset)
         return load_path(train, dataset, SkipLog()), {"kind": "synthetic", "path": str(train)}
-    path = Path(source)
-    kind = "coco" if path.suffix.lower() == ".json" else "yolo"
-    return load_path(path, dataset, SkipLog()), {"kind": kind, "path": str(path.resolve())}
+    from edgepose.data.paths import detect
+
+    kind, found = detect(Path(source))
+    return load_path(found, dataset, SkipLog()), {"kind": kind, "path": str(Path(found).resolve())}
 
 
 def _person_strata(samples) -> list[str]:

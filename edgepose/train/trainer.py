@@ -38,6 +38,8 @@ def train(config: Config, run: Run, resume_state: dict | None = None) -> TrainRe
     """Train per ``config`` into ``run``; ``resume_state`` (from ``train_state.json``) continues a run."""
     _seed(config)
     splits = load_splits(config.dataset)
+    for role, path in splits.sources:
+        run.add_dataset(path, role)
     console.err.print(f"data: {len(splits.train)} training, {len(splits.val)} validation people from {splits.origin}")
     if splits.log.total:
         console.warn(splits.log.summary())
