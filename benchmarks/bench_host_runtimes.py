@@ -77,7 +77,7 @@ def through_agent(path: Path, warmup: int, runs: int) -> dict:
     with client.link:
         report = benchmark(client, path, Target("host", "host"), Settings(warmup=warmup, runs=runs))
     assert report["output_check"]["passed"], report["output_check"]
-    return {"p50_ms": report["latency_us"]["p50"] / 1e3, "runtime": report["runtime"]["name"]}
+    return {"p50_ms": report["latency"]["p50"] / 1e3, "runtime": report["runtime"]["name"]}
 
 
 def main() -> None:

@@ -53,6 +53,7 @@ class MemoryRegion(Section):
     kind: Literal["flash", "ram"] = Field(description="flash: code and weights; ram: activations, stack")
     origin: HexInt
     size: ByteSize = Field(gt=0)
+    external: bool = Field(False, description="off-chip memory on the board (QSPI flash, SDRAM)")
     note: str | None = None
 
 
@@ -114,9 +115,9 @@ class Board(Section):
     def is_mcu(self) -> bool:
         return self.backend in MCU_BACKENDS
 
-    def total(self, kind: Literal["flash", "ram"]) -> int:
-        """Bytes of all regions of one kind."""
-        return sum(region.size for region in self.memory if region.kind == kind)
+    def total(self, kind: Literal["flash", "ram"], external: bool | None = None) -> int:
+        """Bytes of all regions of one kind; ``external`` True or False counts off-chip or on-chip only."""
+        return sum(r.size for r in self.memory if r.kind == kind and (external is None or r.external == external))
 
     @model_validator(mode="after")
     def _backend_needs(self) -> Board:

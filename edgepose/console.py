@@ -65,3 +65,22 @@ def chain_progress(steps: list[str]):
                 bar.stop_task(tasks[name])
 
         yield on_step
+
+
+@contextmanager
+def progress_bar(total: int, label: str):
+    """A transient progress bar on stderr; yields ``advance(what)``, to call as each item starts."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        started = [False]
+
+        def advance(what: str) -> None:
+            if started[0]:
+                bar.advance(task)
+            started[0] = True
+            bar.update(task, description=f"{label}: {what}")
+
+        yield advance

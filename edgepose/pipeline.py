@@ -176,7 +176,6 @@ def _benchmark_one(ctx: Context, entry, path: Path) -> Path:
     )
     with connection.link:
         report = benchmark(Client(connection.link, timeout=settings.timeout_s), model, connection.target, measure)
-    connection.finish(report)
     write_report(report, path)
     return path
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from edgepose import __version__, atomic
+from edgepose import __version__, atomic, native_log
 from edgepose.errors import RunError
 from edgepose.hashing import sha256_path
 from edgepose.machine import machine_info
@@ -67,6 +67,7 @@ class Run:
             from edgepose.config import dump_config
 
             run.write_text(CONFIG, dump_config(config))
+        native_log.attach(path)  # the libraries' log lines, if diverted, continue in <run>/edgepose.log
         run.write_manifest()
         return run
 
@@ -84,15 +85,17 @@ class Run:
             from edgepose.config import dump_config
 
             run.write_text(CONFIG, dump_config(config))
+        native_log.attach(path)
         run.write_manifest()
         return run
 
     # ----------------------------------------------------------------------------------------- recording
 
-    def add_input(self, path: Path, role: str) -> None:
-        """Record an input file or folder with its sha256 (e.g. role ``model``, ``dataset``)."""
+    def add_input(self, path: Path, role: str, **details: Any) -> None:
+        """Record an input file or folder with its sha256 (e.g. role ``model``, ``dataset``), and what was
+        decided about it (``normalization``, and where that came from)."""
         path = Path(path).resolve()
-        self.inputs.append({"role": role, "path": str(path), "sha256": sha256_path(path)})
+        self.inputs.append({"role": role, "path": str(path), "sha256": sha256_path(path), **details})
 
     def add_dataset(self, path: Path, role: str) -> None:
         """Record a dataset with its format and the sha256 of its labels: a COCO file's, or a YOLO folder's

@@ -67,8 +67,8 @@ def _latency_table(reports: list[dict]) -> str:
     for r in reports:
         memory = r.get("memory") or {}
         ram = memory.get("arena_bytes") or memory.get("peak_rss_bytes")
-        emulated = "instructions" in r
-        value = r["instructions"]["p50"] if emulated else r["latency_us"]["p50"]
+        emulated = r["latency"]["unit"] == "instructions"
+        value = r["latency"]["p50"]
         base = first.setdefault(emulated, value)
         latency = f"{value:,} instructions (emulated)" if emulated else f"{value / 1000:.3f} ms"
         rows.append(

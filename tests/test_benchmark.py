@@ -62,15 +62,15 @@ def test_host_benchmark_report_is_complete_and_consistent(host_reports, models):
         assert report["schema"] == SCHEMA
         assert report["model"]["kind"] == ("int8" if kind == "int8" else "float32")
         assert report["target"]["name"] == "host" and report["runtime"]["name"] == "litert"
-        assert report["settings"]["runs"] == 40 and len(report["samples_us"]) == 40
-        samples, latency = np.array(report["samples_us"]), report["latency_us"]
+        assert report["settings"]["runs"] == 40 and len(report["samples"]) == 40
+        samples, latency = np.array(report["samples"]), report["latency"]
         assert latency["min"] == pytest.approx(samples.min(), abs=1e-3)
         assert latency["max"] == pytest.approx(samples.max(), abs=1e-3)
         assert latency["min"] <= latency["p50"] <= latency["p90"] <= latency["p99"] <= latency["max"]
         assert latency["p50"] == pytest.approx(np.percentile(samples, 50), rel=1e-3)
         ticks = np.array(report["samples_ticks"], dtype=np.float64)
         assert np.allclose(ticks * 1e6 / report["timer"]["hz"], samples, atol=1e-3)
-        assert report["first_inference_us"] > 0 and report["load_ms"] > 0
+        assert report["first_inference"] > 0 and report["load_ms"] > 0
         assert report["memory"]["peak_rss_bytes"] > 10 * 2**20  # a Python process with a runtime loaded
         check = report["output_check"]
         (output,) = check["outputs"]
@@ -84,7 +84,7 @@ def test_report_show_prints_the_statistics(host_reports):
     assert done.returncode == 0, done.stderr
     report = json.loads(host_reports["int8"].read_text())
     assert "small_int8.tflite" in done.stdout and "p99" in done.stdout and "pass" in done.stdout
-    assert f"{report['latency_us']['p50']:,.1f}" in done.stdout
+    assert f"{report['latency']['p50']:,.1f}" in done.stdout
 
 
 def test_report_compare_writes_a_table_a_png_and_a_self_contained_page(host_reports, tmp_path):
@@ -102,9 +102,11 @@ def test_report_compare_writes_a_table_a_png_and_a_self_contained_page(host_repo
 def test_report_compare_exits_1_on_a_regression_over_the_threshold(host_reports, tmp_path):
     # A report doctored to be 50% slower than a real one: the regression the CI gate must catch.
     slow = json.loads(host_reports["int8"].read_text())
-    latency = slow["latency_us"]
-    slow["latency_us"] = {k: v / 1.5 if k == "throughput_ips" else v * 1.5 for k, v in latency.items()}
-    slow["samples_us"] = [s * 1.5 for s in slow["samples_us"]]
+    latency = slow["latency"]
+    slow["latency"] = {
+        k: v / 1.5 if k == "throughput_ips" else v * 1.5 if isinstance(v, float) else v for k, v in latency.items()
+    }
+    slow["samples"] = [s * 1.5 for s in slow["samples"]]
     slow["target"]["name"] = "slower"
     slow_path = tmp_path / "slow.json"
     slow_path.write_text(json.dumps(slow))
@@ -125,6 +127,25 @@ def test_report_compare_refuses_a_file_that_is_not_a_report(host_reports, tmp_pa
     done = _cli("report", "compare", str(host_reports["int8"]), str(other))
     assert done.returncode == 2
     assert f"{other}: not an edgepose benchmark report" in done.stderr
+
+
+def test_a_version_1_report_is_read_in_version_2_terms(tmp_path):
+    """What the previous release wrote for an emulated board: emulated µs with instruction counts beside."""
+    from edgepose.bench.report import load_report
+
+    old = {
+        "schema": "edgepose.benchmark_report/1", "model": {"name": "m.tflite"}, "target": {"name": "qemu-m7"},
+        "runtime": {"name": "edgepose-c"}, "settings": {"runs": 2}, "output_check": {"passed": True},
+        "timer": {"hz": 25_000_000, "instructions_per_us": 1000.0},
+        "latency_us": {"runs": 2, "min": 400.0, "p50": 401.0, "max": 402.0, "mean": 401.0, "throughput_ips": 2493.8},
+        "samples_us": [400.0, 402.0], "first_inference_us": 405.0,
+        "instructions": {"min": 400000, "p50": 401000, "max": 402000, "mean": 401000},
+    }  # fmt: skip
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    report = load_report(tmp_path / "old.json")
+    assert report["schema"] == SCHEMA and report["latency"]["unit"] == "instructions"
+    assert report["latency"]["p50"] == 401_000 and "throughput_ips" not in report["latency"]
+    assert report["samples"] == [400_000, 402_000] and report["first_inference"] == 405_000
 
 
 # ------------------------------------------------------------------------------------------------ serial

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from edgepose.boards import BOARDS_PATH_ENV, find_board, load_board_file, load_boards
+from edgepose.console import human_bytes
 from edgepose.errors import BoardError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -127,3 +128,29 @@ def test_wheel_ships_the_board_definitions(tmp_path):
     for board in REQUIRED:
         assert f"edgepose/targets/{board}.yaml" in names
     assert "edgepose/cli/__init__.py" in names and "edgepose/config/schema.py" in names
+
+
+def test_targets_list_figures_agree_with_each_boards_description(edgepose):
+    """What a board's description says of its flash and RAM is what the table shows (within ST's rounding:
+    "786 KB" of RAM is 784 KiB plus a backup SRAM)."""
+    import re
+
+    from edgepose.boards import load_boards
+
+    table = edgepose("targets", "list").stdout
+    rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[1:]] for line in table.splitlines()
+            if line.startswith("│") and line.split("│")[1].strip()}  # fmt: skip
+    units = {"KB": 1024, "MB": 1024 * 1024}
+    checked = 0
+    for board in load_boards().values():
+        for kind, label in (("flash", "flash"), ("ram", "RAM")):
+            said = re.search(rf"([\d.]+) (KB|MB) {label}\b", board.description)
+            if not said or not board.is_mcu:
+                continue
+            described = float(said.group(1)) * units[said.group(2)]
+            listed = board.total(kind, external=False)
+            assert abs(listed - described) <= 0.03 * described, (board.name, kind, listed, described)
+            column = 4 if kind == "flash" else 5
+            assert rows[board.name][column] == human_bytes(listed), (board.name, rows[board.name])
+            checked += 1
+    assert checked >= 10

@@ -56,13 +56,41 @@ def test_benchmark_on_an_emulated_board_matches_the_reference_byte_for_byte(edge
     assert check["passed"] and check["outputs"][0]["identical"] == 1.0 and check["outputs"][0]["max_abs_diff"] == 0
     assert report["target"]["backend"] == "qemu" and report["runtime"]["name"] == "edgepose-c"
     assert report["timer"]["emulated"].startswith("qemu -icount")
-    instructions = report["instructions"]
-    assert instructions["p50"] > 10_000
+    instructions = report["latency"]
+    assert (
+        instructions["unit"] == "instructions" and instructions["p50"] > 10_000 and "throughput_ips" not in instructions
+    )
     assert (instructions["max"] - instructions["min"]) / instructions["p50"] < 1e-3  # -icount: deterministic
     layers = report["profile"]
     assert [entry["name"] for entry in layers] == ["0:CONV_2D", "1:DEPTHWISE_CONV_2D", "2:CONV_2D"]
     total = sum(entry["ticks"] for entry in layers)
     assert 0.9 < total / (sum(report["samples_ticks"]) / len(report["samples_ticks"])) <= 1.0
+
+
+@pytest.mark.slow
+def test_emulated_instructions_are_never_shown_as_time_nor_compared_with_it(edgepose, model, tmp_path):
+    for target in ("host", "qemu-m7"):
+        done = edgepose("benchmark", str(model), "--target", target, "--runs", "5", "--warmup", "1", "--profile",
+                        "--out", str(tmp_path / f"{target}.json"))  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    emulated = json.loads((tmp_path / "qemu-m7.json").read_text())
+    assert emulated["latency"]["unit"] == "instructions" and "throughput_ips" not in emulated["latency"]
+    assert all(isinstance(v, int) for v in emulated["samples"]) and isinstance(emulated["first_inference"], int)
+    shown = edgepose("report", "show", str(tmp_path / "qemu-m7.json"))
+    assert shown.returncode == 0, shown.stderr
+    assert "instructions" in shown.stdout and not re.search(r"µs|\bms\b|inferences/s", shown.stdout), shown.stdout
+    assert "layers by cost" in shown.stdout and "2:CONV_2D" in shown.stdout
+    # a measured report and an emulated one are not one scale: no ratio between them, no regression
+    pictures = ("--png", str(tmp_path / "c.png"), "--html", str(tmp_path / "c.html"))
+    compared = edgepose("report", "compare", str(tmp_path / "host.json"), str(tmp_path / "qemu-m7.json"),
+                        "--fail-over", "5", *pictures)  # fmt: skip
+    assert compared.returncode == 0, compared.stdout
+    rows = [line for line in compared.stdout.splitlines() if "small_int8" in line]
+    assert len(rows) == 2 and all("baseline" in row for row in rows)
+    emulated_row = next(row for row in rows if "qemu-m7" in row)
+    assert "instructions" in emulated_row and "µs" not in emulated_row
+    page = (tmp_path / "c.html").read_text()
+    assert "compared only with each other" in page
 
 
 @pytest.fixture(scope="module")

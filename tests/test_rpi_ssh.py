@@ -98,7 +98,7 @@ def test_deploy_then_benchmark_over_ssh(ssh_board, model, tmp_path):
     assert done.returncode == 0, done.stderr
     report = json.loads(out.read_text())
     assert report["target"]["name"] == "testpi5" and report["target"]["link"] == "ssh testpi"
-    assert report["target"]["board"] == "testpi5" and len(report["samples_us"]) == 30
+    assert report["target"]["board"] == "testpi5" and len(report["samples"]) == 30
     assert report["output_check"]["passed"] and report["memory"]["peak_rss_bytes"] > 0
 
 

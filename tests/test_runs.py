@@ -126,3 +126,17 @@ def test_folder_hash_sees_every_file(tmp_path):
     changed = sha256_path(tmp_path)
     (tmp_path / "b" / "c").rename(tmp_path / "b" / "d")
     assert len({before, changed, sha256_path(tmp_path)}) == 3
+
+
+def test_files_and_folders_get_the_users_umask(tmp_path):
+    previous = os.umask(0o027)
+    try:
+        written = atomic.write_text(tmp_path / "report.json", "{}")
+        with atomic.atomic_directory(tmp_path / "network") as folder:
+            (folder / "ep_network.c").write_text("")
+        run = Run.create("demo", out=tmp_path / "run")
+    finally:
+        os.umask(previous)
+    assert written.stat().st_mode & 0o777 == 0o640
+    assert (tmp_path / "network").stat().st_mode & 0o777 == 0o750
+    assert (run.path / "manifest.json").stat().st_mode & 0o777 == 0o640

@@ -10,8 +10,7 @@ already flashed onto an STM32 or into a QEMU board.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from edgepose.bench.harness import Target
@@ -48,7 +47,6 @@ class Request:
 class Connection:
     link: Link
     target: Target
-    finish: Callable[[dict], None] = field(default=lambda report: None)  # adds what only this kind knows
 
 
 def connect(board: Board, request: Request) -> Connection:
@@ -84,12 +82,4 @@ def _serial(board: Board, request: Request) -> Connection:
 
     reference = (request.runtime or REFERENCE_RUNTIME) if board.is_mcu else request.runtime
     target = Target(board.name, board.backend, board.description, reference_runtime=reference)
-    return Connection(open_serial(request.port, request.baud), target, _instructions_for(board))
-
-
-def _instructions_for(board: Board) -> Callable[[dict], None]:
-    if board.qemu is None:
-        return lambda report: None
-    from edgepose.backends.qemu import add_instructions
-
-    return lambda report: add_instructions(report, board)
+    return Connection(open_serial(request.port, request.baud), target)

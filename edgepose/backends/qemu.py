@@ -2,8 +2,9 @@
 opens — the same link and protocol as a board on a desk.
 
 QEMU runs with ``-icount shift=N``: the emulated clock advances 2^N ns per instruction, so timer ticks
-count instructions (deterministic from run to run) rather than anything a real board would take. Reports
-from these targets say so (``timer.emulated``) and are compared in instructions, never as board time.
+count instructions (deterministic from run to run) rather than anything a real board would take. The
+firmware's INFO says so (``timer.emulated``, ``timer.instructions_per_s``), and the report's latency is
+in instructions, never shown as board time.
 """
 
 from __future__ import annotations
@@ -98,15 +99,4 @@ def connect(board: Board, request: Request) -> Connection:
     link = start(request.model, board, request.build_dir)
     # the generated code must match TFLite's reference kernels, whatever runs the model elsewhere
     target = Target(board.name, board.backend, board.description, reference_runtime=REFERENCE_RUNTIME)
-    return Connection(link, target, lambda report: add_instructions(report, board))
-
-
-def add_instructions(report: dict, board: Board) -> None:
-    """With ``-icount shift=N`` one instruction is 2^N ns of emulated time: latency in instructions."""
-    per_us = 1000 / 2**board.qemu.icount_shift
-    report["instructions"] = {
-        key: round(value * per_us)
-        for key, value in report["latency_us"].items()
-        if key in ("min", "p50", "max", "mean")
-    }
-    report["timer"]["instructions_per_us"] = per_us
+    return Connection(link, target)

@@ -1,6 +1,8 @@
-"""``report compare``: reports side by side against a baseline — a table of ratios, regressions over a
-threshold (for CI), a PNG (p50 bars with p10–p90 whiskers, and the latency CDF) and a self-contained HTML
-page holding both."""
+"""``report compare``: reports side by side, each against the baseline of its own kind — measured time
+against measured time, emulated instruction counts against instruction counts (the two are never one
+scale: an emulated report beside a measured one is neither faster nor a regression). A table of ratios,
+regressions over a threshold (for CI), a PNG with one panel of p50 bars (p10–p90 whiskers, log axis) and
+one latency CDF per unit, and a self-contained HTML page holding both."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from edgepose import atomic
-from edgepose.bench.report import label
+from edgepose.bench.report import label, unit
+from edgepose.bench.stats import UNIT_NAMES, format_value
 
 SAME_BAND = 0.05  # within ±5% of the baseline is "same": run-to-run noise on a shared machine
 
@@ -21,21 +24,28 @@ SAME_BAND = 0.05  # within ±5% of the baseline is "same": run-to-run noise on a
 @dataclass
 class Row:
     label: str
-    p50_us: float
-    p90_us: float
-    ratio: float  # p50 / baseline p50: < 1 is faster
+    unit: str  # "us" or "instructions"
+    p50: float
+    p90: float
+    ratio: float  # p50 / its baseline's p50 (the first report of its unit): < 1 is faster
     bucket: str  # baseline, faster, same, slower
     regression: bool
     output_check: str
 
 
 def compare(reports: list[dict], baseline: int = 0, fail_over: float | None = None) -> list[Row]:
-    base = reports[baseline]["latency_us"]["p50"]
+    """Each report against ``reports[baseline]`` when it is of the same unit, else against the first
+    report of its unit."""
+    bases: dict[str, int] = {unit(reports[baseline]): baseline}
+    for index, report in enumerate(reports):
+        bases.setdefault(unit(report), index)
     rows = []
     for index, report in enumerate(reports):
-        latency = report["latency_us"]
+        latency = report["latency"]
+        base_index = bases[unit(report)]
+        base = reports[base_index]["latency"]["p50"]
         ratio = latency["p50"] / base if base else float("nan")
-        if index == baseline:
+        if index == base_index:
             bucket = "baseline"
         elif ratio < 1 - SAME_BAND:
             bucket = "faster"
@@ -43,38 +53,29 @@ def compare(reports: list[dict], baseline: int = 0, fail_over: float | None = No
             bucket = "slower"
         else:
             bucket = "same"
-        regression = fail_over is not None and index != baseline and (ratio - 1) * 100 > fail_over
+        regression = fail_over is not None and index != base_index and (ratio - 1) * 100 > fail_over
         check = report.get("output_check") or {}
         verdict = "pass" if check.get("passed") else ("FAIL" if check else "-")
-        rows.append(Row(label(report), latency["p50"], latency["p90"], ratio, bucket, regression, verdict))
+        rows.append(
+            Row(label(report), unit(report), latency["p50"], latency["p90"], ratio, bucket, regression, verdict)
+        )
     return rows
 
 
 def figure_png(reports: list[dict]) -> bytes:
-    """p50 bars with p10–p90 whiskers, and each report's latency CDF, as PNG bytes."""
+    """Per unit, p50 bars with p10–p90 whiskers and each report's latency CDF, as PNG bytes."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    names = [label(r) for r in reports]
-    p50 = np.array([r["latency_us"]["p50"] for r in reports]) / 1e3
-    low = p50 - np.array([r["latency_us"].get("p10", r["latency_us"]["min"]) for r in reports]) / 1e3
-    high = np.array([r["latency_us"]["p90"] for r in reports]) / 1e3 - p50
-    fig, (bars, cdf) = plt.subplots(1, 2, figsize=(12, max(3.5, 0.45 * len(reports) + 2)))
-    positions = np.arange(len(reports))
-    bars.barh(positions, p50, xerr=[low, high], color="#4c78a8", capsize=3)
-    bars.set_yticks(positions, names, fontsize=8)
-    bars.invert_yaxis()
-    bars.set_xlabel("latency p50, ms (whiskers: p10–p90)")
-    for name, report in zip(names, reports, strict=True):
-        samples = np.sort(np.asarray(report["samples_us"], np.float64)) / 1e3
-        cdf.step(samples, np.arange(1, len(samples) + 1) / len(samples), where="post", label=name)
-    cdf.set_xlabel("latency, ms")
-    cdf.set_ylabel("share of runs")
-    cdf.set_xscale("log")
-    cdf.grid(alpha=0.3)
-    cdf.legend(fontsize=7, loc="lower right")
+    units = list(dict.fromkeys(unit(r) for r in reports))
+    groups = [[r for r in reports if unit(r) == u] for u in units]
+    heights = [max(3.0, 0.45 * len(g) + 1.8) for g in groups]
+    fig, axes = plt.subplots(len(units), 2, figsize=(12, sum(heights)), squeeze=False,
+                             gridspec_kw={"height_ratios": heights})  # fmt: skip
+    for (bars, cdf), kind, group in zip(axes, units, groups, strict=True):
+        _panel(bars, cdf, kind, group)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
@@ -82,15 +83,44 @@ def figure_png(reports: list[dict]) -> bytes:
     return buffer.getvalue()
 
 
+def _panel(bars, cdf, kind: str, reports: list[dict]) -> None:
+    scale, name = (1e-3, "ms") if kind == "us" else (1e-6, "million instructions (emulated)")
+    names = [label(r) for r in reports]
+    p50 = np.array([r["latency"]["p50"] for r in reports]) * scale
+    low = p50 - np.array([r["latency"].get("p10", r["latency"]["min"]) for r in reports]) * scale
+    high = np.array([r["latency"]["p90"] for r in reports]) * scale - p50
+    positions = np.arange(len(reports))
+    bars.barh(positions, p50, xerr=[low, high], color="#4c78a8" if kind == "us" else "#9c755f", capsize=3)
+    bars.set_yticks(positions, names, fontsize=8)
+    bars.invert_yaxis()
+    bars.set_xscale("log")  # a 0.6 ms bar stays visible beside a 400 ms one
+    bars.set_xlabel(f"latency p50, {name} (whiskers: p10–p90)")
+    for title, report in zip(names, reports, strict=True):
+        samples = np.sort(np.asarray(report["samples"], np.float64)) * scale
+        cdf.step(samples, np.arange(1, len(samples) + 1) / len(samples), where="post", label=title)
+    cdf.set_xlabel(f"latency, {name}")
+    cdf.set_ylabel("share of runs")
+    cdf.set_xscale("log")
+    cdf.grid(alpha=0.3)
+    cdf.legend(fontsize=7, loc="lower right")
+
+
 def html_page(rows: list[Row], png: bytes) -> str:
-    header = "".join(f"<th>{h}</th>" for h in ("report", "p50 µs", "p90 µs", "vs baseline", "", "output check"))
+    header = "".join(f"<th>{h}</th>" for h in ("report", "p50", "p90", "vs baseline of its kind", "", "output check"))
     body = "".join(
         f"<tr class='{r.bucket}{' regression' if r.regression else ''}'><td>{html.escape(r.label)}</td>"
-        f"<td>{r.p50_us:,.1f}</td><td>{r.p90_us:,.1f}</td><td>{r.ratio:.3f}x</td><td>{r.bucket}</td>"
-        f"<td>{r.output_check}</td></tr>"
+        f"<td>{format_value(r.p50, r.unit)}</td><td>{format_value(r.p90, r.unit)}</td><td>{r.ratio:.3f}x</td>"
+        f"<td>{r.bucket}</td><td>{r.output_check}</td></tr>"
         for r in rows
     )
     image = base64.b64encode(png).decode()
+    kinds = sorted({UNIT_NAMES[r.unit] for r in rows})
+    note = (
+        "<p>Emulated boards count instructions (QEMU <code>-icount</code>), not time: they are compared only "
+        "with each other, never with measured latencies.</p>"
+        if len(kinds) > 1
+        else ""
+    )
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>edgepose benchmark comparison</title>
 <style>
@@ -101,7 +131,8 @@ td:first-child, th:first-child {{ text-align: left; }}
 </style></head><body>
 <h1>edgepose benchmark comparison</h1>
 <table><tr>{header}</tr>{body}</table>
-<p><img alt="p50 latency with p10-p90 whiskers, and latency CDF" src="data:image/png;base64,{image}"></p>
+{note}
+<p><img alt="p50 latency with p10-p90 whiskers, and the CDF, a row per unit" src="data:image/png;base64,{image}"></p>
 </body></html>
 """
 

@@ -12,10 +12,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from edgepose.bench import artifact
 from edgepose.bench.client import Client
 from edgepose.bench.report import new_report
-from edgepose.bench.stats import latency_stats
+from edgepose.bench.stats import format_value, latency_stats, rounded
 from edgepose.errors import DeviceError
 from edgepose.hashing import sha256_path
 
@@ -56,19 +58,25 @@ def benchmark(client: Client, model: Path, target: Target, settings: Settings, p
     upload_s = time.perf_counter() - started
     uploaded = sum(len(d) for d in inputs)
 
+    began = time.perf_counter()
     first = client.infer(0, 1, settings.timeout_s)
-    estimate_s = max(float(first.microseconds[0]) / 1e6, 1e-6)
-    runs = max(settings.runs, math.ceil(settings.min_time_s / estimate_s))
+    # what the INFER is waited for: the device's own time, or the wall time of the run for an emulated
+    # board (whose clock follows instructions, not seconds), whichever is longer
+    estimate_s = max(float(first.microseconds[0]) / 1e6, time.perf_counter() - began, 1e-6)
+    device_s = max(float(first.microseconds[0]) / 1e6, 1e-9)
+    runs = max(settings.runs, math.ceil(settings.min_time_s / device_s))
     budget = settings.timeout_s + 3 * estimate_s * (settings.warmup + runs)
+    unit, per_tick = measure_unit(info, result_hz=first.timer_hz)
     if progress:
-        progress(f"{runs} timed runs after {settings.warmup} warmup, about {estimate_s * 1e3:.2f} ms each")
+        each = format_value(rounded(first.ticks[0] * per_tick, unit), unit)
+        progress(f"{runs} timed runs after {settings.warmup} warmup, about {each} each")
     result = client.infer(settings.warmup, runs, budget, settings.profile)
     outputs = [client.read_output(i) for i in range(len(info["outputs"]))]
     after = client.info()
 
     reference = artifact.reference_outputs(model, target.reference_runtime or info["runtime"]["name"], inputs)
     check = artifact.compare_outputs(outputs, reference, info["outputs"], settings.tolerance)
-    samples = result.microseconds
+    samples = result.ticks.astype(np.float64) * per_tick
     return new_report(
         model={
             "path": str(model),
@@ -89,8 +97,8 @@ def benchmark(client: Client, model: Path, target: Target, settings: Settings, p
         runtime=info.get("runtime", {}),
         settings={"warmup": settings.warmup, "runs": runs, "min_time_s": settings.min_time_s, "seed": settings.seed},
         timer=info.get("timer", {}) | {"hz": result.timer_hz},
-        latency_us=latency_stats(samples),
-        first_inference_us=round(float(first.microseconds[0]), 3),
+        latency=latency_stats(samples, unit),
+        first_inference=rounded(first.ticks[0] * per_tick, unit),
         load_ms=info.get("load_ms"),
         memory=after.get("memory", {}),
         link={
@@ -101,11 +109,20 @@ def benchmark(client: Client, model: Path, target: Target, settings: Settings, p
             "baud": client.link.baud,
         },
         output_check=check,
-        samples_us=[round(float(s), 3) for s in samples],
+        samples=[rounded(s, unit) for s in samples],
         samples_ticks=[int(t) for t in result.ticks],
         profile=client.profile() if settings.profile else None,
         device_info=after,
     )
+
+
+def measure_unit(info: dict, result_hz: int) -> tuple[str, float]:
+    """What the device's timer counts, and how much of it one tick is: microseconds, or instructions for
+    an emulated board, whose INFO gives the instructions its emulated clock runs a second."""
+    per_second = (info.get("timer") or {}).get("instructions_per_s")
+    if per_second:
+        return "instructions", float(per_second) / result_hz
+    return "us", 1e6 / result_hz
 
 
 def _same_model(info: dict, model: Path, port: str) -> None:

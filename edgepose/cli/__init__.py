@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from edgepose import __version__
+from edgepose import __version__, native_log
 from edgepose.cli import (
     benchmark_cmd,
     compile_cmd,
@@ -23,7 +23,6 @@ from edgepose.cli import (
     models_cmd,
     pipeline_cmd,
     quantize_cmd,
-    quiet_tensorflow,
     report_cmd,
     targets_cmd,
     train_cmd,
@@ -49,6 +48,9 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Show the libraries' own log lines (TensorFlow, LiteRT, ONNX Runtime...)."
+    ),
 ) -> None:
     """Compact heatmap pose models from training to edge boards: int8 quantization, C for STM32
     microcontrollers, and latency benchmarks measured the same way on every target."""
@@ -74,8 +76,11 @@ app.add_typer(report_cmd.app, name="report")
 
 
 def main(argv: list[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else argv
+    verb = next((arg for arg in arguments if not arg.startswith("-")), None)
+    if verb is not None and not {"--verbose", "-v"} & set(arguments[: arguments.index(verb)]):
+        native_log.divert(verb)  # the libraries' log lines go to a file, edgepose's own output to the terminal
     try:
-        quiet_tensorflow.import_quietly(sys.argv[1:] if argv is None else argv)
         app(args=argv, prog_name="edgepose")  # typer reports usage errors itself, with exit code 2
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)

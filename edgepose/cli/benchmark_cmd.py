@@ -59,7 +59,8 @@ def benchmark(
     request = Request(
         model, runtime, threads or settings.threads, baud or settings.baud, port, ssh, ssh_config,
     )  # fmt: skip
-    connection = connect(board, request)
+    with console.err.status(f"connecting to {target}" + (" (compiling and booting)" if board.qemu else "")):
+        connection = connect(board, request)
     client = Client(connection.link, timeout=timeout or settings.timeout_s)
     measure = Settings(
         warmup=settings.warmup if warmup is None else warmup,
@@ -73,7 +74,6 @@ def benchmark(
         try:
             with console.err.status(f"benchmarking {model.name} on {target} through {client.link.name}") as status:
                 report = run_benchmark(client, model, connection.target, measure, progress=status.update)
-            connection.finish(report)
         except KeyboardInterrupt:
             _leave_known_state(client)
             raise
@@ -118,17 +118,41 @@ def deploy(
 
 
 def show_report(report: dict) -> None:
-    latency, model, runtime = report["latency_us"], report["model"], report["runtime"]
+    from edgepose.bench.stats import format_value
+
+    latency, model, runtime = report["latency"], report["model"], report["runtime"]
+    unit = latency["unit"]
+    emulated = (report.get("timer") or {}).get("emulated")
     rows = [
         ("model", f"{model['name']} ({model.get('format')}, {model.get('kind')}), sha256 {model['sha256'][:12]}"),
         ("target", f"{report['target']['name']} via {report['target'].get('link')}"),
         ("runtime", f"{runtime.get('name')} {runtime.get('version', '')} threads={runtime.get('threads')}"),
         ("runs", f"{report['settings']['runs']} after {report['settings']['warmup']} warmup"),
-        *[(key, f"{latency[key]:,.1f} µs") for key in ("min", "p50", "p90", "p99", "max", "mean", "std")],
-        ("throughput", f"{latency['throughput_ips']} inferences/s"),
-        ("first inference", f"{report.get('first_inference_us')} µs"),
-        ("load", f"{report.get('load_ms')} ms"),
+        *([("counted in", f"instructions of an emulated core ({emulated}): not board time")] if emulated else []),
+        *[(key, format_value(latency[key], unit)) for key in ("min", "p50", "p90", "p99", "max", "mean", "std")],
+        *([("throughput", f"{latency['throughput_ips']} inferences/s")] if unit == "us" else []),
+        ("first inference", format_value(report.get("first_inference"), unit)),
+        *([("load", f"{report.get('load_ms')} ms")] if unit == "us" else []),
         *[(key, console.human_bytes(value)) for key, value in (report.get("memory") or {}).items() if value],
         ("output check", "pass" if report["output_check"]["passed"] else "FAIL"),
     ]
     console.out.print(console.table(None, ("", ""), rows))
+    layers = report.get("profile") or []
+    if layers:
+        show_profile(layers, unit, report)
+
+
+def show_profile(layers: list[dict], unit: str, report: dict) -> None:
+    """The per-layer profile, costliest first, with each layer's share of the inference."""
+    from edgepose.bench.harness import measure_unit
+
+    _, per_tick = measure_unit({"timer": report["timer"]}, report["timer"]["hz"])
+    total = sum(layer["ticks"] for layer in layers) or 1
+    ranked = sorted(layers, key=lambda layer: -layer["ticks"])
+    digits = 0 if unit == "instructions" else 1
+    rows = [
+        (layer["name"], f"{layer['ticks'] * per_tick:,.{digits}f}", f"{100 * layer['ticks'] / total:.1f}%")
+        for layer in ranked[:15]
+    ]
+    label = "instructions" if unit == "instructions" else "µs"
+    console.out.print(console.table(f"layers by cost ({len(layers)} in all)", ("layer", label, "share"), rows))

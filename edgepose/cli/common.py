@@ -41,15 +41,20 @@ def normalization_overrides(scale: str | None, offset: str | None, color: str | 
     return flags
 
 
-def model_normalization(model: Path, settings: Config, scale, offset, color):
-    """Flags first, then the sidecar beside the model, then the config's ``preprocessing``."""
-    from edgepose.convert.metadata import Normalization, resolve_normalization
+def model_normalization(model: Path, settings: Config, scale=None, offset=None, color=None):
+    """``(normalization, where it came from)``: flags first, then the sidecar beside the model, then its
+    training run's config, then the config's ``preprocessing`` — an assumption, said on the terminal."""
+    from edgepose import console
+    from edgepose.convert.metadata import Normalization, assumption_note, resolve_normalization
 
     given = Normalization.from_config(settings)
-    return resolve_normalization(
+    normalization, source = resolve_normalization(
         model,
         settings,
         scale=given.scale if scale is not None else None,
         offset=given.offset if offset is not None else None,
         color=given.color if color is not None else None,
     )
+    if source == "assumed":
+        console.warn(assumption_note(model, normalization))
+    return normalization, source

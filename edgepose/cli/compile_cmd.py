@@ -19,7 +19,8 @@ def compile_model(
     from edgepose.codegen.compile import compile_for_board
 
     out = out or Path("build") / f"{model.stem}-{target}"
-    report = compile_for_board(model, target, out, firmware)
+    with console.err.status(f"compiling {model.name} for {target}") as status:
+        report = compile_for_board(model, target, out, firmware, status.update)
     rows = [
         (key.replace("_bytes", "").replace("_", " "), f"{report[key]:,}")
         for key in ("arena_bytes", "weights_bytes", "code_bytes", "tflm_arena_bytes")

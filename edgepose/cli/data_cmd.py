@@ -185,7 +185,7 @@ def calib(
     if model is not None:
         from edgepose.runtime import open_runner
 
-        normalization = model_normalization(model, settings, scale, offset, color)
+        normalization, _ = model_normalization(model, settings, scale, offset, color)
         with open_runner(model) as runner:
             size = runner.input_shape[:2]
             if runner.is_heatmap_model:

@@ -8,7 +8,7 @@ import typer
 from rich.progress import Progress
 
 from edgepose import console
-from edgepose.cli.common import CONFIG_OPTION, OUT_OPTION, OVERRIDES_ARGUMENT, resolve_config
+from edgepose.cli.common import CONFIG_OPTION, OUT_OPTION, OVERRIDES_ARGUMENT, model_normalization, resolve_config
 from edgepose.errors import ModelError
 from edgepose.runs import Run
 
@@ -43,12 +43,13 @@ def evaluate(
         given = settings.dataset.keypoints
         settings.dataset.keypoints = runner.keypoints
         why = "" if given == runner.keypoints else f"{model.name} predicts {runner.keypoints}"
-        _use_sidecar_normalization(model, settings)
+        normalization, normalized_by = model_normalization(model, settings)
+        _feed_as(normalization, settings)
         samples, log, origin = evaluation_samples(settings.dataset, data, why)
         if log.total:
             console.warn(log.summary())
         run = Run.create("evaluate", out, settings.general.runs_dir, settings)
-        run.add_input(model, "model")
+        run.add_input(model, "model", normalization=normalization.as_dict(), normalization_from=normalized_by)
         scored = data or settings.dataset.test_path
         if scored is not None:
             run.add_dataset(scored, "evaluation data")
@@ -58,14 +59,11 @@ def evaluate(
     _print(scores, origin, run)
 
 
-def _use_sidecar_normalization(model: Path, settings) -> None:
-    from edgepose.convert.metadata import sidecar_normalization
-
-    normalization = sidecar_normalization(model)
-    if normalization is not None:
-        settings.preprocessing.rescaling.scale = normalization.scale
-        settings.preprocessing.rescaling.offset = normalization.offset
-        settings.preprocessing.color_mode = "grayscale" if normalization.color == "gray" else normalization.color
+def _feed_as(normalization, settings) -> None:
+    """The evaluation pipeline reads the config's ``preprocessing``: set it to what the model takes."""
+    settings.preprocessing.rescaling.scale = normalization.scale
+    settings.preprocessing.rescaling.offset = normalization.offset
+    settings.preprocessing.color_mode = "grayscale" if normalization.color == "gray" else normalization.color
 
 
 def _print(scores: dict, origin: str, run: Run) -> None:

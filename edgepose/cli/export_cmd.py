@@ -44,12 +44,12 @@ def export(
     from edgepose.convert.metadata import write_sidecar
 
     settings = resolve_config(config, [*(overrides or []), *normalization_overrides(scale, offset, color)])
-    normalization = model_normalization(model, settings, scale, offset, color)
+    normalization, normalized_by = model_normalization(model, settings, scale, offset, color)
     if nchw:
         normalization = replace(normalization, layout="NCHW")
     formats = [f.strip() for f in fmt.split(",") if f.strip()]
     run = Run.create("export", out, settings.general.runs_dir, settings)
-    run.add_input(model, "model")
+    run.add_input(model, "model", normalization=normalization.as_dict(), normalization_from=normalized_by)
     rows = []
     with run:
         for name in formats:

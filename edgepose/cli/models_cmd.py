@@ -23,7 +23,10 @@ def models(
     from edgepose.models import model_info, model_names  # lazy: building models imports TensorFlow
 
     names = [model_info(name).name] if name else model_names()
-    rows = [row for each in names for row in _rows(each)]
+    builds = [(each, size, width) for each in names for size in model_info(each).input_sizes
+              for width in model_info(each).widths]  # fmt: skip
+    with console.progress_bar(len(builds), "building models") as advance:
+        rows = [_row(*build, advance) for build in builds]
     if as_json:
         print(json.dumps(rows, indent=2))
         return
@@ -44,29 +47,24 @@ def models(
     console.out.print(console.table(None, columns, cells))
 
 
-def _rows(name: str) -> list[dict]:
+def _row(name: str, size: tuple[int, int], width: float, advance) -> dict:
     import keras
 
     from edgepose.models import build_model, model_info
     from edgepose.models.profile import profile
 
-    info = model_info(name)
-    rows = []
-    for size in info.input_sizes:
-        for width in info.widths:
-            model = build_model(name, size, _KEYPOINTS, width, stride=4)
-            rows.append(
-                {
-                    "model": name,
-                    "input_size": list(size),
-                    "keypoints": _KEYPOINTS,
-                    "width": width,
-                    **profile(model),
-                    "description": info.description,
-                }
-            )
-            keras.backend.clear_session()  # otherwise every build adds to one global graph and slows the next
-    return rows
+    advance(f"{name} {size[0]}x{size[1]} width {width:g}")
+    model = build_model(name, size, _KEYPOINTS, width, stride=4)
+    row = {
+        "model": name,
+        "input_size": list(size),
+        "keypoints": _KEYPOINTS,
+        "width": width,
+        **profile(model),
+        "description": model_info(name).description,
+    }
+    keras.backend.clear_session()  # otherwise every build adds to one global graph and slows the next
+    return row
 
 
 def human_count(count: int) -> str:

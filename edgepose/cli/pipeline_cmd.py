@@ -23,6 +23,7 @@ def pipeline(
     ),
 ) -> None:
     """Chain the services on one config, as the STM32 model zoo's chain modes do."""
+    from edgepose import native_log
     from edgepose.atomic import write_text
     from edgepose.config import dump_config, load_config
     from edgepose.data.sources import settle_dataset
@@ -39,6 +40,7 @@ def pipeline(
         raise ConfigError(f"{out}: not empty; use --resume to continue it, or choose another --out")
     settle_dataset(settings.dataset)  # the keypoint count and format the data has, recorded in config.yaml
     root.mkdir(parents=True, exist_ok=True)
+    native_log.attach(root)
     write_text(root / "config.yaml", dump_config(settings))
     given = {"model": model} if model else {}
     with console.chain_progress(chosen) as on_step:

@@ -61,7 +61,7 @@ def quantize(
         from edgepose.errors import ConfigError
 
         raise ConfigError("no calibration set: pass --calib NAME|DIR or set quantization.calibration")
-    normalization = model_normalization(model, settings, scale, offset, color)
+    normalization, normalized_by = model_normalization(model, settings, scale, offset, color)
     job = QuantizeJob.from_config(model, Path("."), q.calibration, normalization, settings)
     samples = None
     if val is not None:
@@ -72,7 +72,7 @@ def quantize(
         if log.total:
             console.warn(log.summary())
     run = Run.create("quantize", out, settings.general.runs_dir, settings)
-    run.add_input(model, "model")
+    run.add_input(model, "model", normalization=normalization.as_dict(), normalization_from=normalized_by)
     job.out_dir = run.path
     with run, console.err.status("quantizing") as status:
         report = run_quantize(job, settings, samples, lambda message: status.update(message))

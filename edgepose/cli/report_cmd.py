@@ -39,17 +39,25 @@ def compare(
     """Reports side by side with p50 ratios against a baseline; exit code 1 on a regression over --fail-over."""
     from edgepose.bench import compare as comparing
     from edgepose.bench.report import load_report
+    from edgepose.bench.stats import format_value
 
     paths = [baseline, *[p for p in reports if p != baseline]] if baseline else list(reports)
     loaded = [load_report(p) for p in paths]
     rows = comparing.compare(loaded, 0, fail_over)
     table = console.table(
-        f"baseline: {paths[0]}",
-        ("report", "p50 µs", "p90 µs", "vs baseline", "", "output"),
+        f"baseline: {paths[0]} (each report against the first of its kind: time, or emulated instructions)",
+        ("report", "p50", "p90", "vs baseline", "", "output"),
         [
-            (r.label, f"{r.p50_us:,.1f}", f"{r.p90_us:,.1f}", f"{r.ratio:.3f}x", _bucket(r), r.output_check)
+            (
+                r.label,
+                format_value(r.p50, r.unit),
+                format_value(r.p90, r.unit),
+                f"{r.ratio:.3f}x",
+                _bucket(r),
+                r.output_check,
+            )
             for r in rows
-        ],
+        ],  # fmt: skip
     )
     console.out.print(table)
     if png:

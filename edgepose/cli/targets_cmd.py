@@ -35,14 +35,30 @@ def list_boards(
             b.backend,
             b.cpu.core,
             console.human_hz(b.cpu.clock_hz),
-            console.human_bytes(b.total("flash")) if b.is_mcu else "-",
-            console.human_bytes(b.total("ram")) if b.is_mcu else "-",
+            _on_chip(b, "flash"),
+            _on_chip(b, "ram"),
+            _external(b),
             b.description,
         )
         for b in boards
     ]
-    columns = ("board", "backend", "core", "clock", "flash", "RAM", "description")
+    columns = ("board", "backend", "core", "clock", "flash", "RAM", "on the board", "description")
     console.out.print(console.table(None, columns, rows))
+
+
+def _on_chip(board: Board, kind: str) -> str:
+    size = board.total(kind, external=False) if board.is_mcu else 0
+    return console.human_bytes(size) if size else "-"
+
+
+def _external(board: Board) -> str:
+    """Off-chip memory: ``128 MiB flash, 32 MiB RAM``."""
+    parts = [
+        f"{console.human_bytes(board.total(kind, external=True))} {label}"
+        for kind, label in (("flash", "flash"), ("ram", "RAM"))
+        if board.total(kind, external=True)
+    ]
+    return ", ".join(parts) or "-"
 
 
 @app.command("show")

@@ -10,17 +10,22 @@ from edgepose.boards import find_board
 from edgepose.codegen.compiler import generate
 from edgepose.codegen.firmware import build_firmware
 from edgepose.codegen.tflm_arena import tflm_arena_bytes
-from edgepose.errors import BoardError
+from edgepose.errors import BoardError, ModelError
 
 REPORT = "compile_report.json"
 
 
-def compile_for_board(model: Path, target: str, out: Path, firmware: bool = True) -> dict:
+def compile_for_board(model: Path, target: str, out: Path, firmware: bool = True, progress=None) -> dict:
+    """Generated C (and the firmware) for ``model`` on ``target``; ``progress(step)`` hears each step."""
     model, out = Path(model), Path(out)
+    step = progress or (lambda message: None)
     board = find_board(target)
     if not board.is_mcu:
         raise BoardError(f"target '{target}' is a {board.backend} board: compile is for microcontrollers")
+    _check_quantized(model)
+    step(f"generating C for {model.name}")
     compiled = generate(model, out / "network", check=lambda c: _check_fit(c, board, model))
+    step("measuring TFLite Micro's arena for the same model")
     tflm = tflm_arena_bytes(model)
     report = {
         "model": model.name,
@@ -35,11 +40,26 @@ def compile_for_board(model: Path, target: str, out: Path, firmware: bool = True
         "code_bytes": None,
     }
     if firmware:
+        step(f"linking the benchmark firmware for {board.name}")
         build = build_firmware(out / "network", model, board, out / "firmware")
         report["firmware"] = build.to_dict()
         report["code_bytes"] = max(build.text - compiled.weights_bytes, 0)  # text holds code and constants
     write_json(out / REPORT, report)
     return report
+
+
+def _check_quantized(model: Path) -> None:
+    """Only an integer .tflite compiles: anything else is one line saying how to get one."""
+    from edgepose.bench.artifact import numeric_kind
+    from edgepose.convert.modelfile import model_kind
+
+    kind = model_kind(model)
+    how = f"quantize it first: `edgepose quantize {model.name} --calib SET`, then compile the *_int8.tflite"
+    if kind != "tflite":
+        raise ModelError(f"{model}: a {kind or 'non-TFLite'} file; compile takes an int8 .tflite, so {how}")
+    numeric = numeric_kind(model)
+    if numeric not in ("int8", "int16x8"):
+        raise ModelError(f"{model}: a {numeric} .tflite; compile takes an int8 model, so {how}")
 
 
 def _check_fit(compiled, board, model: Path) -> None:

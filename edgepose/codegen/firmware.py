@@ -107,8 +107,9 @@ def info_json(board: Board, model: Path, network: dict) -> str:
         }
 
     timer = {"hz": board.cpu.clock_hz, "source": board.cpu.cycle_counter}
-    if board.qemu:  # with -icount the emulated clock advances with instructions, not with time
+    if board.qemu:  # with -icount the emulated clock advances 2^shift ns per instruction, not with time
         timer["emulated"] = f"qemu -icount shift={board.qemu.icount_shift}"
+        timer["instructions_per_s"] = 10**9 // 2**board.qemu.icount_shift
     info = {
         "protocol": 1,
         "target": board.backend,

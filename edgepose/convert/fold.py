@@ -164,6 +164,7 @@ def compare_outputs(reference, candidate, nchw: bool = False, samples: int = 2, 
         for want, have in zip(expected, got, strict=True):
             if nchw and have.ndim == 4:
                 have = have.transpose(0, 2, 3, 1)
+            want, have = want.astype(np.float64), have.astype(np.float64)  # integer outputs must not wrap
             worst = max(worst, float(np.abs(want - have).max()))
             largest = max(largest, float(np.abs(want).max()))
             cosine = min(cosine, cosine_similarity(want, have))
@@ -176,8 +177,15 @@ def cosine_similarity(a: np.ndarray, b: np.ndarray) -> float:
     return 1.0 if norms == 0 else float(a @ b / norms)
 
 
+_INTEGER_INPUTS = {"tensor(int8)": np.int8, "tensor(uint8)": np.uint8}
+
+
 def _random_input(info, rng) -> np.ndarray:
+    """Values in [-1, 1] for a float input; the whole range for the int8/uint8 input of a quantized model."""
     shape = [d if isinstance(d, int) and d > 0 else 1 for d in info.shape]
+    if info.type in _INTEGER_INPUTS:
+        dtype = _INTEGER_INPUTS[info.type]
+        return rng.integers(np.iinfo(dtype).min, np.iinfo(dtype).max, shape, endpoint=True, dtype=dtype)
     return rng.uniform(-1, 1, shape).astype(np.float32)
 
 

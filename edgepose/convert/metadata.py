@@ -86,10 +86,45 @@ def sidecar_normalization(artifact: Path) -> Normalization | None:
         raise ModelError(f"{sidecar_path(artifact)}: normalization: {exc}") from None
 
 
-def resolve_normalization(model: Path, config, **flags: Any) -> Normalization:
-    """Flags first, then the sidecar beside the model, then the config's ``preprocessing`` section."""
-    base = sidecar_normalization(model) or Normalization.from_config(config)
-    return base.with_flags(**flags)
+def resolve_normalization(model: Path, config, **flags: Any) -> tuple[Normalization, str]:
+    """The normalization to feed ``model`` and where it came from: flags first, then the sidecar beside
+    the model, then the config of the training run the model sits in, and last the given config's
+    ``preprocessing`` section, which for a model brought from elsewhere is an assumption."""
+    given = {key: value for key, value in flags.items() if value is not None}
+    sidecar = sidecar_normalization(model)
+    if sidecar is not None:
+        return sidecar.with_flags(**given), "flags" if given else f"sidecar {sidecar_path(model).name}"
+    trained = _training_run_normalization(Path(model))
+    if trained is not None:
+        return trained[0].with_flags(**given), "flags" if given else f"training run config {trained[1]}"
+    base = Normalization.from_config(config).with_flags(**given)
+    if len(given) == 3:
+        return base, "flags"
+    return base, "assumed"
+
+
+def _training_run_normalization(model: Path) -> tuple[Normalization, Path] | None:
+    """A model written by ``edgepose train`` sits in its run folder, beside the config it was trained with."""
+    config_file, manifest = model.parent / "config.yaml", model.parent / "manifest.json"
+    try:
+        if json.loads(manifest.read_text()).get("verb") != "train":
+            return None
+        from edgepose.config import load_config
+
+        return Normalization.from_config(load_config(config_file, [])), config_file
+    except (OSError, ValueError, AttributeError):
+        return None
+    except Exception:  # noqa: BLE001 - an unreadable old config: fall back to the other sources
+        return None
+
+
+def assumption_note(model: Path, normalization: Normalization) -> str:
+    """What is said when a brought model's normalization is assumed."""
+    return (
+        f"{Path(model).name} has no sidecar ({sidecar_path(model).name}): assuming its input is "
+        f"scale {normalization.scale:g} * pixel + offset {normalization.offset:g}, {normalization.color} "
+        "(preprocessing.rescaling / color_mode); give --scale, --offset and --color if it was trained otherwise"
+    )
 
 
 def write_sidecar(

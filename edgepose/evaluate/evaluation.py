@@ -30,7 +30,11 @@ def evaluate(
     run: Run | None = None,
     progress=None,
 ) -> dict:
-    """Predict, score and (with ``run``) write the outputs; returns the metrics."""
+    """Predict, score and (with ``run``) write the outputs; returns the metrics. A config that leaves the
+    keypoint count to the data scores as many as the model predicts."""
+    if config.dataset.keypoints is None:
+        config = config.model_copy(deep=True)
+        config.dataset.keypoints = runner.keypoints
     spec = PipelineSpec.from_config(config, runner.input_shape[:2], augment_data=False)
     settings = config.evaluation
     chosen = list(samples[: settings.max_samples]) if settings.max_samples else list(samples)
