@@ -17,8 +17,10 @@ def int8_tflite(
     seed: int = 0,
     per_tensor: bool = False,
     float_io: bool = False,
+    int16_activations: bool = False,
 ) -> Path:
-    """``build(keras_input) -> output(s)``, quantized to int8 with a random representative set."""
+    """``build(keras_input) -> output(s)``, quantized to int8 (or 16x8: int16 activations, int8 weights)
+    with a random representative set."""
     import keras
     import tensorflow as tf
 
@@ -36,9 +38,13 @@ def int8_tflite(
     converter.representative_dataset = lambda: (
         [rng.uniform(-1, 1, (1, *input_shape)).astype(np.float32)] for _ in range(16)
     )
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.target_spec.supported_ops = [
+        tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+        if int16_activations
+        else tf.lite.OpsSet.TFLITE_BUILTINS_INT8
+    ]
     if not float_io:
-        converter.inference_input_type = converter.inference_output_type = tf.int8
+        converter.inference_input_type = converter.inference_output_type = tf.int16 if int16_activations else tf.int8
     if per_tensor:
         converter._experimental_disable_per_channel = True
     path.write_bytes(converter.convert())
@@ -52,7 +58,9 @@ LANDMARK_HEADS = {
 }
 
 
-def landmark_tflite(path: Path, outputs: int, heatmap_channels: int = 8, seed: int = 0) -> Path:
+def landmark_tflite(
+    path: Path, outputs: int, heatmap_channels: int = 8, seed: int = 0, int16_activations: bool = False
+) -> Path:
     """A landmark model as other projects ship them, int8 on a 64x64 RGB input, with 2, 4 or 5 outputs of
     different sizes: 21x3 landmark vectors, 1-element presence and handedness flags (sigmoid), world
     landmarks and a 64x64x``heatmap_channels`` heatmap."""
@@ -70,4 +78,4 @@ def landmark_tflite(path: Path, outputs: int, heatmap_channels: int = 8, seed: i
         }
         return [heads[name]() for name in LANDMARK_HEADS[outputs]]
 
-    return int8_tflite(path, build, (64, 64, 3), seed=seed)
+    return int8_tflite(path, build, (64, 64, 3), seed=seed, int16_activations=int16_activations)

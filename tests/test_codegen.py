@@ -40,6 +40,8 @@ def random_inputs(model: Path, count: int, seed: int = 0) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     if spec.dtype == "FLOAT32":
         return [rng.uniform(-1.5, 1.5, spec.shape).astype(np.float32) for _ in range(count)]
+    if spec.dtype == "INT16":
+        return [rng.integers(-32768, 32768, spec.shape, dtype=np.int16) for _ in range(count)]
     return [rng.integers(-128, 128, spec.shape, dtype=np.int8) for _ in range(count)]
 
 
@@ -118,6 +120,53 @@ def test_per_tensor_weights_are_bit_exact(case, tmp_path):
     weighted = [op for op in graph.operators if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")]
     assert weighted and all(len(graph.tensors[op.inputs[1]].scale) == 1 for op in weighted)
     assert_bit_exact(model, tmp_path)
+
+
+S16_CASES = [
+    "conv_3x3_same_stride1_relu6", "conv_5x3_valid_stride2", "conv_dilation2", "conv_grouped", "conv_1x1_pointwise",
+    "depthwise_3x3", "depthwise_stride2_multiplier2", "fully_connected", "add_with_relu", "add_broadcast",
+    "mean_global_pool", "reshape", "resize_nearest", "logistic",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", S16_CASES)
+def test_each_16x8_op_is_bit_exact_with_tflite_micro(case, tmp_path):
+    """int16 activations, int8 weights, int64 biases: the ops of the zoo and landmark models."""
+    build, shape = OP_CASES[case]
+    model = int8_tflite(tmp_path / f"{case}.tflite", build, shape, seed=len(case), int16_activations=True)
+    graph = read_graph(model)
+    assert graph.tensors[graph.inputs[0]].dtype == "INT16"
+    assert_bit_exact(model, tmp_path)
+
+
+def test_16x8_logistic_is_bit_exact_on_every_int16_input(tmp_path):
+    """All 65536 inputs through the interpolated sigmoid table, at a general and at a power-of-two scale."""
+    model = int8_tflite(
+        tmp_path / "sigmoid.tflite", lambda x: L.Activation("sigmoid")(L.Dense(256)(x)), (256,), int16_activations=True
+    )
+    generate(model, tmp_path / "c")
+    exe = build_host(tmp_path / "c", tmp_path / "build", poison=True)
+    inputs = [np.arange(-32768, 32768, dtype=np.int16)[i * 256 : (i + 1) * 256].reshape(1, 256) for i in range(256)]
+    run = subprocess.run([str(exe)], input=b"".join(x.tobytes() for x in inputs), capture_output=True, check=True)
+    assert run.stdout == b"".join(reference_outputs(model, inputs))
+
+
+def test_16x8_float_io_and_the_zoo_and_landmark_models_are_bit_exact(tmp_path):
+    import keras
+    from modelfiles import tiny_keras
+
+    float_io = int8_tflite(
+        tmp_path / "f.tflite", lambda x: L.Conv2D(4, 3, padding="same")(x), (6, 6, 3), float_io=True,
+        int16_activations=True,
+    )  # fmt: skip
+    assert_bit_exact(float_io, tmp_path / "f")
+    landmarks = landmark_tflite(tmp_path / "landmarks.tflite", 5, int16_activations=True)
+    assert_bit_exact(landmarks, tmp_path / "lm", count=2, in_place=True)
+    # the zoo's tiny with varied BatchNormalization statistics: freshly initialised, its ReLU6 layers are
+    # dead, and TFLite Micro refuses the near-zero int16 scales that gives (an int32 overflow check)
+    source = keras.models.load_model(tiny_keras(tmp_path / "tiny.keras", size=96))
+    tiny = int8_tflite(tmp_path / "tiny.tflite", lambda x: source(x), (96, 96, 3), int16_activations=True)
+    assert_bit_exact(tiny, tmp_path / "tiny", count=2)
 
 
 def test_float_input_and_output_go_through_quantize_and_dequantize(tmp_path):

@@ -83,10 +83,10 @@ def _layers(graph: Graph, steps) -> list[dict]:
 def _check_io(graph: Graph, model: Path) -> None:
     for t in graph.inputs + graph.outputs:
         tensor = graph.tensors[t]
-        if tensor.dtype not in ("INT8", "FLOAT32"):
+        if tensor.dtype not in ("INT8", "INT16", "FLOAT32"):
             raise UnsupportedOpError(
-                f"{model}: model input/output '{tensor.name}' is {tensor.dtype.lower()}; quantize with int8 or "
-                "float32 input and output types"
+                f"{model}: model input/output '{tensor.name}' is {tensor.dtype.lower()}; quantize with int8 (int16 "
+                "for 16x8) or float32 input and output types"
             )
 
 

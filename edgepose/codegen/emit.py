@@ -227,6 +227,8 @@ def _c_array(values: np.ndarray, per_line: int = 24) -> str:
         return "    0"
     if values.dtype == np.int32:
         items = [f"{int(v)}" if v != -(2**31) else "(-2147483647 - 1)" for v in values]
+    elif values.dtype == np.int64:
+        items = [f"{int(v)}ll" if v != -(2**63) else "(-9223372036854775807ll - 1)" for v in values]
     else:
         items = [str(int(v)) for v in values]
     return ",\n".join("    " + ", ".join(items[i : i + per_line]) for i in range(0, len(items), per_line))

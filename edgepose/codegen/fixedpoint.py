@@ -69,8 +69,11 @@ def multiply_by_quantized_multiplier(x: int, multiplier: int, shift: int) -> int
     return _rounding_divide_by_pot(_srdhm(_wrap32(x << left), multiplier), right)
 
 
-def activation_range(activation: int, scale: float, zero_point: int) -> tuple[int, int]:
-    """``CalculateActivationRangeQuantized`` for int8: the fused activation as an output clamp.
+def activation_range(
+    activation: int, scale: float, zero_point: int, low: int = INT8_MIN, high: int = INT8_MAX
+) -> tuple[int, int]:
+    """``CalculateActivationRangeQuantized``: the fused activation as an output clamp, within the output
+    type's range ``[low, high]`` (int8 by default; int16 for 16x8 models).
 
     ``activation`` is the schema's ActivationFunctionType (0 none, 1 RELU, 2 RELU_N1_TO_1, 3 RELU6).
     The bounds are quantized in float32 like the reference (``zero_point + round(f / scale)``).
@@ -80,9 +83,24 @@ def activation_range(activation: int, scale: float, zero_point: int) -> tuple[in
         return zero_point + round_away(float(np.float32(value) / np.float32(scale)))
 
     if activation == 1:
-        return max(INT8_MIN, quantize(0.0)), INT8_MAX
+        return max(low, quantize(0.0)), high
     if activation == 3:
-        return max(INT8_MIN, quantize(0.0)), min(INT8_MAX, quantize(6.0))
+        return max(low, quantize(0.0)), min(high, quantize(6.0))
     if activation == 2:
-        return max(INT8_MIN, quantize(-1.0)), min(INT8_MAX, quantize(1.0))
-    return INT8_MIN, INT8_MAX
+        return max(low, quantize(-1.0)), min(high, quantize(1.0))
+    return low, high
+
+
+def logistic_int16_rescale(input_scale: float) -> tuple[int, int]:
+    """``(input_multiplier, input_left_shift)`` of TFLite's int16 LOGISTIC Prepare: the input rescaled to
+    1/(3*4096) per step, as the table lookup expects; a power-of-two scale of 2^-12 needs no multiplier."""
+    log2 = math.log2(input_scale)
+    rounded = round_away(log2)
+    left_shift = (15 - 3) + rounded
+    if abs(log2 - rounded) < 1e-3 and left_shift == 0:
+        return 3, 0  # the kernel's power-of-two case: multiplier 3 << 0
+    multiplier, left_shift = input_scale * 4096.0 * 3.0, 0
+    while multiplier <= 32767.0 / 2.0 and left_shift <= 30:
+        left_shift += 1
+        multiplier *= 2.0
+    return int(multiplier), left_shift

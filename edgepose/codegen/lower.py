@@ -88,6 +88,8 @@ def _lower_op(graph: Graph, op: Operator, lut_source) -> Step:
     if op.kind in VIEW_OPS:
         return Step(op, "", view=True)
     handler = _HANDLERS.get(op.kind)
+    if op.kind == "LOGISTIC" and graph.tensors[op.inputs[0]].dtype == "INT16":
+        return _logistic_s16(graph, op)
     if op.kind in LUT_OPS:
         return _lut_step(graph, op, _reference_table(graph, op, lut_source))
     return handler(graph, op)
@@ -106,9 +108,33 @@ def _t(graph: Graph, op: Operator, position: int, kind: str = "input") -> Tensor
 def _int8(*tensors: Tensor) -> None:
     for t in tensors:
         if t.dtype != "INT8":
-            raise Unsupported(f"tensor '{t.name}' is {t.dtype.lower()}; only int8 activations are supported")
+            raise Unsupported(
+                f"tensor '{t.name}' is {t.dtype.lower()}; this op takes int8 activations "
+                "(16x8 models: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, LOGISTIC, MEAN, RESIZE_NEAREST)"
+            )
         if len(t.scale) == 0:
             raise Unsupported(f"tensor '{t.name}' has no quantization parameters")
+
+
+def _activations(*tensors: Tensor) -> str:
+    """``s8`` for int8 activations, ``s16`` for the int16 ones of a 16x8 model (symmetric: zero point 0)."""
+    if all(t.dtype == "INT16" for t in tensors):
+        for t in tensors:
+            if len(t.scale) == 0 or _zp(t) != 0:
+                raise Unsupported(f"int16 tensor '{t.name}' must be quantized with zero point 0 (16x8 spec)")
+        return "s16"
+    _int8(*tensors)
+    return "s8"
+
+
+def _bias64(graph: Graph, op: Operator, position: int, name: str) -> tuple[str, list[Constant]]:
+    """A 16x8 op's bias: int64, as TFLite's converter writes it (an int32 one would change the rounding)."""
+    if position >= len(op.inputs) or op.inputs[position] < 0:
+        return "0", []
+    b = graph.tensors[op.inputs[position]]
+    if not b.is_constant or b.dtype != "INT64":
+        raise Unsupported(f"bias '{b.name}' of a 16x8 op must be a constant int64 tensor, it is {b.dtype.lower()}")
+    return f"{name}_bias", [Constant(f"{name}_bias", "int64_t", b.data.reshape(-1).astype(np.int64))]
 
 
 def _scale(t: Tensor) -> float:
@@ -142,7 +168,8 @@ def _activation(op: Operator, out: Tensor) -> tuple[int, int]:
     activation = int(op.options.get("fusedActivationFunction", 0))
     if activation not in (0, 1, 2, 3):
         raise Unsupported(f"fused activation {activation} is not supported (none, RELU, RELU_N1_TO_1, RELU6 are)")
-    return fp.activation_range(activation, _scale(out), _zp(out))
+    low, high = (-32768, 32767) if out.dtype == "INT16" else (fp.INT8_MIN, fp.INT8_MAX)
+    return fp.activation_range(activation, _scale(out), _zp(out), low, high)
 
 
 def _per_channel_multipliers(name: str, real: np.ndarray) -> list[Constant]:
@@ -195,7 +222,7 @@ def _depthwise(graph: Graph, op: Operator) -> Step:
 def _convolution(graph: Graph, op: Operator, depthwise: bool) -> Step:
     """CONV_2D (filter ``[oc, kh, kw, ic / groups]``) and DEPTHWISE_CONV_2D (filter ``[1, kh, kw, oc]``)."""
     inp, out = _t(graph, op, 0), _t(graph, op, 0, "output")
-    _int8(inp, out)
+    kind = _activations(inp, out)
     w = _weights(graph, op, 1)
     name = f"op{op.index}"
     _, h, wd, c = _shape4(inp)
@@ -212,7 +239,7 @@ def _convolution(graph: Graph, op: Operator, depthwise: bool) -> Step:
     o = op.options
     sh, sw, dh, dw = o["strideH"], o["strideW"], o.get("dilationHFactor", 1), o.get("dilationWFactor", 1)
     pad_h, pad_w = _padding(o["padding"], sh, dh, h, kh), _padding(o["padding"], sw, dw, wd, kw)
-    bias, bias_constants = _bias(graph, op, 2, name)
+    bias, bias_constants = (_bias64 if kind == "s16" else _bias)(graph, op, 2, name)
     act_min, act_max = _activation(op, out)
     params = (
         f"{{{_c_shape(_shape4(inp))}, {_c_shape(_shape4(out))}, {kh}, {kw}, {sh}, {sw}, {dh}, {dw}, {pad_h}, "
@@ -220,7 +247,7 @@ def _convolution(graph: Graph, op: Operator, depthwise: bool) -> Step:
     )
     constants = [Constant(f"{name}_weights", "int8_t", w.data.reshape(-1)), *bias_constants]
     constants += _per_channel_multipliers(name, _conv_scales(inp, w, out, oc))
-    kernel = "ep_depthwise_conv2d_s8" if depthwise else "ep_conv2d_s8"
+    kernel = f"ep_depthwise_conv2d_{kind}" if depthwise else f"ep_conv2d_{kind}"
     code = (
         f"static const ep_conv_params {name}_params = {params};\n"
         f"{kernel}(&{name}_params, {{T{inp.index}}}, {name}_weights, {bias}, {name}_multiplier, "
@@ -259,11 +286,11 @@ def _transpose_conv(graph: Graph, op: Operator) -> Step:
 
 def _fully_connected(graph: Graph, op: Operator) -> Step:
     inp, out = _t(graph, op, 0), _t(graph, op, 0, "output")
-    _int8(inp, out)
+    kind = _activations(inp, out)
     w = _weights(graph, op, 1)
     name = f"op{op.index}"
     units, depth = w.shape
-    bias, bias_constants = _bias(graph, op, 2, name)
+    bias, bias_constants = (_bias64 if kind == "s16" else _bias)(graph, op, 2, name)
     act_min, act_max = _activation(op, out)
     if w.per_channel:
         real = np.array([float(inp.scale[0]) * float(s) / float(out.scale[0]) for s in w.scale])
@@ -275,7 +302,7 @@ def _fully_connected(graph: Graph, op: Operator) -> Step:
     constants += _per_channel_multipliers(name, real)
     code = (
         f"static const ep_fc_params {name}_params = {params};\n"
-        f"ep_fully_connected_s8(&{name}_params, {{T{inp.index}}}, {name}_weights, {bias}, {name}_multiplier, "
+        f"ep_fully_connected_{kind}(&{name}_params, {{T{inp.index}}}, {name}_weights, {bias}, {name}_multiplier, "
         f"{name}_shift, {{T{out.index}}});"
     )
     return Step(op, code, constants, macs=out.size * depth)
@@ -283,12 +310,12 @@ def _fully_connected(graph: Graph, op: Operator) -> Step:
 
 def _binary(graph: Graph, op: Operator) -> Step:
     a, b, out = _t(graph, op, 0), _t(graph, op, 1), _t(graph, op, 0, "output")
-    _int8(a, b, out)
+    kind = _activations(a, b, out) if op.kind == "ADD" else (_int8(a, b, out) or "s8")
     name = f"op{op.index}"
     act_min, act_max = _activation(op, out)
     sa, sb, so = _scale(a), _scale(b), _scale(out)
     if op.kind == "ADD":
-        left_shift = 20
+        left_shift = 15 if kind == "s16" else 20
         twice_max = 2 * max(sa, sb)
         m1, s1 = fp.quantize_multiplier(sa / twice_max)
         m2, s2 = fp.quantize_multiplier(sb / twice_max)
@@ -304,7 +331,7 @@ def _binary(graph: Graph, op: Operator) -> Step:
         f"{{{_c_shape(shapes[0])}, {_c_shape(shapes[1])}, {_c_shape(shapes[2])}, {-_zp(a)}, {-_zp(b)}, {_zp(out)}, "
         f"{m1}, {m2}, {mo}, {s1}, {s2}, {so_shift}, {left_shift}, {act_min}, {act_max}}}"
     )
-    kernel = "ep_add_s8" if op.kind == "ADD" else "ep_mul_s8"
+    kernel = f"ep_add_{kind}" if op.kind == "ADD" else "ep_mul_s8"
     code = (
         f"static const ep_binary_params {name}_params = {params};\n"
         f"{kernel}(&{name}_params, {{T{a.index}}}, {{T{b.index}}}, {{T{out.index}}});"
@@ -336,10 +363,16 @@ def _pool(graph: Graph, op: Operator) -> Step:
 
 def _mean(graph: Graph, op: Operator) -> Step:
     inp, axis, out = _t(graph, op, 0), _t(graph, op, 1), _t(graph, op, 0, "output")
-    _int8(inp, out)
+    kind = _activations(inp, out)
     if len(inp.shape) != 4 or axis.data is None or sorted(int(a) % 4 for a in axis.data.reshape(-1)) != [1, 2]:
         raise Unsupported("only the mean over height and width of a 4-D tensor is supported")
     multiplier, shift = fp.mean_multiplier(_scale(inp) / _scale(out), inp.shape[1] * inp.shape[2])
+    if kind == "s16":
+        code = (
+            f"ep_mean_hw_s16((ep_shape){_c_shape(_shape4(inp))}, {multiplier}, {shift}, "
+            f"{{T{inp.index}}}, {{T{out.index}}});"
+        )
+        return Step(op, code)
     code = (
         f"ep_mean_hw_s8((ep_shape){_c_shape(_shape4(inp))}, {_zp(inp)}, {_zp(out)}, {multiplier}, {shift}, "
         f"{{T{inp.index}}}, {{T{out.index}}});"
@@ -392,11 +425,11 @@ def _pad(graph: Graph, op: Operator) -> Step:
 
 def _resize(graph: Graph, op: Operator) -> Step:
     inp, out = _t(graph, op, 0), _t(graph, op, 0, "output")
-    _int8(inp, out)
+    kind = _activations(inp, out) if op.kind == "RESIZE_NEAREST_NEIGHBOR" else (_int8(inp, out) or "s8")
     _same_quantization(inp, out)
     align = int(bool(op.options.get("alignCorners", False)))
     half = int(bool(op.options.get("halfPixelCenters", False)))
-    kernel = "ep_resize_bilinear_s8" if op.kind == "RESIZE_BILINEAR" else "ep_resize_nearest_s8"
+    kernel = "ep_resize_bilinear_s8" if op.kind == "RESIZE_BILINEAR" else f"ep_resize_nearest_{kind}"
     code = (
         f"{kernel}((ep_shape){_c_shape(_shape4(inp))}, (ep_shape){_c_shape(_shape4(out))}, {align}, {half}, "
         f"{{T{inp.index}}}, {{T{out.index}}});"
@@ -406,13 +439,14 @@ def _resize(graph: Graph, op: Operator) -> Step:
 
 def _quantize(graph: Graph, op: Operator) -> Step:
     inp, out = _t(graph, op, 0), _t(graph, op, 0, "output")
-    _int8(out)
     if inp.dtype == "FLOAT32":
+        kind = _activations(out)
         code = (
-            f"ep_quantize_f32_s8({out.size}, {float(np.float32(_scale(out)))!r}f, {_zp(out)}, "
+            f"ep_quantize_f32_{kind}({out.size}, {float(np.float32(_scale(out)))!r}f, {_zp(out)}, "
             f"(const float *){{T{inp.index}}}, {{T{out.index}}});"
         )
         return Step(op, code)
+    _int8(out)
     _int8(inp)
     multiplier, shift = fp.quantize_multiplier(_scale(inp) / _scale(out))
     table = [
@@ -427,11 +461,11 @@ def _quantize(graph: Graph, op: Operator) -> Step:
 
 def _dequantize(graph: Graph, op: Operator) -> Step:
     inp, out = _t(graph, op, 0), _t(graph, op, 0, "output")
-    _int8(inp)
+    kind = _activations(inp)
     if out.dtype != "FLOAT32":
         raise Unsupported(f"DEQUANTIZE to {out.dtype.lower()} is not supported")
     code = (
-        f"ep_dequantize_s8_f32({inp.size}, {float(np.float32(_scale(inp)))!r}, {_zp(inp)}, {{T{inp.index}}}, "
+        f"ep_dequantize_{kind}_f32({inp.size}, {float(np.float32(_scale(inp)))!r}, {_zp(inp)}, {{T{inp.index}}}, "
         f"(float *){{T{out.index}}});"
     )
     return Step(op, code)
@@ -462,6 +496,23 @@ def _lut_step(graph: Graph, op: Operator, table) -> Step:
     return Step(op, code, [Constant(f"{name}_table", "int8_t", values)], overlap={0: 0})
 
 
+def _logistic_s16(graph: Graph, op: Operator) -> Step:
+    """int16 LOGISTIC: TFLite's interpolated sigmoid table (an int16 op has 65536 inputs: too many to tabulate)."""
+    inp, out = _t(graph, op, 0), _t(graph, op, 0, "output")
+    _activations(inp, out)
+    if abs(_scale(out) - 2.0**-15) > 2.0**-25:
+        raise Unsupported(f"int16 LOGISTIC output '{out.name}' must have scale 2^-15 (TFLite requires it)")
+    multiplier, left_shift = fp.logistic_int16_rescale(float(np.float32(_scale(inp))))
+    name = f"op{op.index}"
+    from edgepose.codegen.reference_tables import sigmoid_table_int16
+
+    table = Constant(f"{name}_sigmoid", "uint16_t", np.array(sigmoid_table_int16(), np.uint16))
+    code = (
+        f"ep_logistic_s16({out.size}, {multiplier}, {left_shift}, {name}_sigmoid, {{T{inp.index}}}, {{T{out.index}}});"
+    )
+    return Step(op, code, [table], overlap={0: 0})
+
+
 def _reference_table(graph: Graph, op: Operator, lut_source) -> list[int]:
     if lut_source is None:
         from edgepose.codegen.reference_tables import reference_table as lut_source
@@ -481,7 +532,8 @@ def _window_distance(inp: Tensor, out: Tensor, stride: int, pad: int) -> dict[in
     _, oh, ow, oc = _shape4(out)
     if n != 1:
         return None
-    distance = max((oy + 1) * ow * oc - max(0, oy * stride - pad) * w * c for oy in range(oh))
+    out_row, in_row = ow * oc * out.nbytes // max(out.size, 1), w * c * inp.nbytes // max(inp.size, 1)  # bytes
+    distance = max((oy + 1) * out_row - max(0, oy * stride - pad) * in_row for oy in range(oh))
     return {0: max(distance, 0)}
 
 

@@ -365,3 +365,169 @@ void ep_dequantize_s8_f32(int32_t size, double scale, int32_t zero_point, const 
 void ep_copy(int32_t bytes, const void *in, void *out) {
     if (in != out) memmove(out, in, (size_t)bytes);
 }
+
+/* ---------------------------------------------------------------------------------------------------
+ * 16x8: int16 activations (symmetric, zero point 0), int8 weights, int64 bias. TFLite accumulates in
+ * 64 bits and requantizes with its int64 MultiplyByQuantizedMultiplier, which rounds once with the
+ * multiplier reduced to 16 bits; the kernels below do the same. */
+
+int32_t ep_multiply_by_quantized_multiplier_64(int64_t x, int32_t multiplier, int32_t shift) {
+    const int32_t reduced = multiplier < 0x7FFF0000 ? (multiplier + (1 << 15)) >> 16 : 0x7FFF;
+    const int32_t total_shift = 15 - shift;
+    const int64_t rounded = x * (int64_t)reduced + ((int64_t)1 << (total_shift - 1));
+    return (int32_t)(rounded >> total_shift);
+}
+
+static inline int16_t requantize_64(int64_t acc, int32_t multiplier, int32_t shift, int32_t lo, int32_t hi) {
+    const int32_t scaled = ep_multiply_by_quantized_multiplier_64(acc, multiplier, shift);
+    return (int16_t)EP_CLAMP(scaled, lo, hi);
+}
+
+void ep_conv2d_s16(const ep_conv_params *p, const int16_t *in, const int8_t *filter, const int64_t *bias,
+                   const int32_t *multiplier, const int32_t *shift, int16_t *out) {
+    const int32_t filter_depth = p->in.c / p->groups;
+    const int32_t filters_per_group = p->out.c / p->groups;
+    for (int32_t b = 0; b < p->out.n; ++b) {
+        const int16_t *image = in + (size_t)b * p->in.h * p->in.w * p->in.c;
+        for (int32_t oy = 0; oy < p->out.h; ++oy) {
+            const int32_t y0 = oy * p->stride_h - p->pad_h;
+            for (int32_t ox = 0; ox < p->out.w; ++ox) {
+                const int32_t x0 = ox * p->stride_w - p->pad_w;
+                for (int32_t oc = 0; oc < p->out.c; ++oc) {
+                    const int32_t channel0 = (oc / filters_per_group) * filter_depth;
+                    const int8_t *weights = filter + (size_t)oc * p->kh * p->kw * filter_depth;
+                    int64_t acc = 0;
+                    for (int32_t ky = 0; ky < p->kh; ++ky) {
+                        const int32_t y = y0 + ky * p->dil_h;
+                        if (y < 0 || y >= p->in.h) continue;
+                        for (int32_t kx = 0; kx < p->kw; ++kx) {
+                            const int32_t x = x0 + kx * p->dil_w;
+                            if (x < 0 || x >= p->in.w) continue;
+                            const int16_t *pixel = image + ((size_t)y * p->in.w + x) * p->in.c + channel0;
+                            const int8_t *w = weights + ((size_t)ky * p->kw + kx) * filter_depth;
+                            for (int32_t ic = 0; ic < filter_depth; ++ic) acc += (int32_t)w[ic] * pixel[ic];
+                        }
+                    }
+                    if (bias) acc += bias[oc];
+                    *out++ = requantize_64(acc, multiplier[oc], shift[oc], p->act_min, p->act_max);
+                }
+            }
+        }
+    }
+}
+
+void ep_depthwise_conv2d_s16(const ep_conv_params *p, const int16_t *in, const int8_t *filter,
+                             const int64_t *bias, const int32_t *multiplier, const int32_t *shift, int16_t *out) {
+    for (int32_t b = 0; b < p->out.n; ++b) {
+        const int16_t *image = in + (size_t)b * p->in.h * p->in.w * p->in.c;
+        for (int32_t oy = 0; oy < p->out.h; ++oy) {
+            const int32_t y0 = oy * p->stride_h - p->pad_h;
+            for (int32_t ox = 0; ox < p->out.w; ++ox) {
+                const int32_t x0 = ox * p->stride_w - p->pad_w;
+                for (int32_t ic = 0; ic < p->in.c; ++ic) {
+                    for (int32_t m = 0; m < p->depth_multiplier; ++m) {
+                        const int32_t oc = ic * p->depth_multiplier + m;
+                        int64_t acc = 0;
+                        for (int32_t ky = 0; ky < p->kh; ++ky) {
+                            const int32_t y = y0 + ky * p->dil_h;
+                            if (y < 0 || y >= p->in.h) continue;
+                            for (int32_t kx = 0; kx < p->kw; ++kx) {
+                                const int32_t x = x0 + kx * p->dil_w;
+                                if (x < 0 || x >= p->in.w) continue;
+                                const int32_t value = image[((size_t)y * p->in.w + x) * p->in.c + ic];
+                                acc += (int64_t)filter[((size_t)ky * p->kw + kx) * p->out.c + oc] * value;
+                            }
+                        }
+                        if (bias) acc += bias[oc];
+                        *out++ = requantize_64(acc, multiplier[oc], shift[oc], p->act_min, p->act_max);
+                    }
+                }
+            }
+        }
+    }
+}
+
+void ep_fully_connected_s16(const ep_fc_params *p, const int16_t *in, const int8_t *filter, const int64_t *bias,
+                            const int32_t *multiplier, const int32_t *shift, int16_t *out) {
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int16_t *row = in + (size_t)b * p->depth;
+        for (int32_t u = 0; u < p->units; ++u) {
+            const int8_t *w = filter + (size_t)u * p->depth;
+            int64_t acc = 0;
+            for (int32_t d = 0; d < p->depth; ++d) acc += (int32_t)w[d] * row[d];
+            if (bias) acc += bias[u];
+            *out++ = requantize_64(acc, multiplier[u], shift[u], p->act_min, p->act_max);
+        }
+    }
+}
+
+static inline int16_t add_one_s16(const ep_binary_params *p, int32_t a, int32_t b) {
+    /* the int8 arithmetic with a left shift of 15: TFLite's AddElementwise for int16 */
+    const int32_t shifted1 = (int32_t)((uint32_t)(a + p->in1_offset) << p->left_shift);
+    const int32_t shifted2 = (int32_t)((uint32_t)(b + p->in2_offset) << p->left_shift);
+    const int32_t scaled1 = ep_multiply_by_quantized_multiplier(shifted1, p->in1_multiplier, p->in1_shift);
+    const int32_t scaled2 = ep_multiply_by_quantized_multiplier(shifted2, p->in2_multiplier, p->in2_shift);
+    const int32_t sum = ep_multiply_by_quantized_multiplier(scaled1 + scaled2, p->out_multiplier, p->out_shift);
+    return (int16_t)EP_CLAMP(sum + p->out_offset, p->act_min, p->act_max);
+}
+
+void ep_add_s16(const ep_binary_params *p, const int16_t *in1, const int16_t *in2, int16_t *out) {
+    EP_BINARY_LOOP(add_one_s16);
+}
+
+void ep_logistic_s16(int32_t size, int32_t multiplier, int32_t left_shift, const uint16_t *table,
+                     const int16_t *in, int16_t *out) {
+    /* TFLite's int16 Logistic: the input rescaled to 1/(3*4096) per step, then a 256-entry sigmoid table
+     * interpolated on 9 fractional bits, on the absolute value (sigmoid(-x) = 1 - sigmoid(x)). */
+    const int32_t round = left_shift > 0 ? 1 << (left_shift - 1) : 0;
+    for (int32_t i = 0; i < size; ++i) {
+        const int32_t value = (in[i] * multiplier + round) >> left_shift;
+        const uint32_t magnitude = (uint32_t)(value < 0 ? -value : value);
+        const uint32_t index = magnitude >> 9;
+        uint32_t result;
+        if (index >= 255) {
+            result = 0x7FFFu << 10;
+        } else {
+            const uint32_t low = table[index], high = table[index + 1];
+            result = (low << 9) + (magnitude & 0x1FFu) * (high - low);
+        }
+        result = value >= 0 ? result + (1u << 9) : (1u << (16 + 9)) - result + (1u << 9) - 1;
+        out[i] = (int16_t)(result >> 10);
+    }
+}
+
+void ep_mean_hw_s16(ep_shape in, int32_t multiplier, int32_t shift, const int16_t *input, int16_t *out) {
+    const int32_t count = in.h * in.w;
+    for (int32_t b = 0; b < in.n; ++b) {
+        for (int32_t c = 0; c < in.c; ++c) {
+            int32_t acc = 0;
+            for (int32_t i = 0; i < count; ++i) acc += input[((size_t)b * count + i) * in.c + c];
+            acc = ep_multiply_by_quantized_multiplier(acc, multiplier, shift);
+            *out++ = (int16_t)EP_CLAMP(acc, -32768, 32767);
+        }
+    }
+}
+
+void ep_resize_nearest_s16(ep_shape in, ep_shape out, int32_t align_corners, int32_t half_pixel_centers,
+                           const int16_t *input, int16_t *output) {
+    for (int32_t n = 0; n < out.n; ++n)
+        for (int32_t y = 0; y < out.h; ++y) {
+            const int32_t in_y = nearest(y, in.h, out.h, align_corners, half_pixel_centers);
+            for (int32_t x = 0; x < out.w; ++x) {
+                const int32_t in_x = nearest(x, in.w, out.w, align_corners, half_pixel_centers);
+                memcpy(output, input + (((size_t)n * in.h + in_y) * in.w + in_x) * in.c, (size_t)in.c * 2);
+                output += out.c;
+            }
+        }
+}
+
+void ep_quantize_f32_s16(int32_t size, float scale, int32_t zero_point, const float *in, int16_t *out) {
+    for (int32_t i = 0; i < size; ++i) {
+        const int32_t value = (int32_t)roundf(in[i] / scale) + zero_point;
+        out[i] = (int16_t)EP_CLAMP(value, -32768, 32767);
+    }
+}
+
+void ep_dequantize_s16_f32(int32_t size, double scale, int32_t zero_point, const int16_t *in, float *out) {
+    for (int32_t i = 0; i < size; ++i) out[i] = (float)(scale * (in[i] - zero_point));
+}

@@ -1,4 +1,4 @@
-/* edgepose int8 kernels: portable C99, no heap, no libc beyond string.h.
+/* edgepose int8 and 16x8 kernels: portable C99, no heap, no libc beyond string.h.
  *
  * Each kernel computes exactly what TensorFlow Lite's reference kernels compute for the int8
  * quantization spec (per-axis weights with zero point 0, int32 bias at input_scale * weight_scale,
@@ -74,5 +74,22 @@ void ep_lut_s8(int32_t size, const int8_t *table, const int8_t *in, int8_t *out)
 void ep_quantize_f32_s8(int32_t size, float scale, int32_t zero_point, const float *in, int8_t *out);
 void ep_dequantize_s8_f32(int32_t size, double scale, int32_t zero_point, const int8_t *in, float *out);
 void ep_copy(int32_t bytes, const void *in, void *out);
+
+/* 16x8: int16 activations with zero point 0, int8 weights, int64 bias (TFLite's 16x8 quantization). */
+int32_t ep_multiply_by_quantized_multiplier_64(int64_t x, int32_t multiplier, int32_t shift);
+void ep_conv2d_s16(const ep_conv_params *p, const int16_t *in, const int8_t *filter, const int64_t *bias,
+                   const int32_t *multiplier, const int32_t *shift, int16_t *out);
+void ep_depthwise_conv2d_s16(const ep_conv_params *p, const int16_t *in, const int8_t *filter,
+                             const int64_t *bias, const int32_t *multiplier, const int32_t *shift, int16_t *out);
+void ep_fully_connected_s16(const ep_fc_params *p, const int16_t *in, const int8_t *filter, const int64_t *bias,
+                            const int32_t *multiplier, const int32_t *shift, int16_t *out);
+void ep_add_s16(const ep_binary_params *p, const int16_t *in1, const int16_t *in2, int16_t *out);
+void ep_logistic_s16(int32_t size, int32_t multiplier, int32_t left_shift, const uint16_t *table,
+                     const int16_t *in, int16_t *out);
+void ep_mean_hw_s16(ep_shape in, int32_t multiplier, int32_t shift, const int16_t *input, int16_t *out);
+void ep_resize_nearest_s16(ep_shape in, ep_shape out, int32_t align_corners, int32_t half_pixel_centers,
+                           const int16_t *input, int16_t *output);
+void ep_quantize_f32_s16(int32_t size, float scale, int32_t zero_point, const float *in, int16_t *out);
+void ep_dequantize_s16_f32(int32_t size, double scale, int32_t zero_point, const int16_t *in, float *out);
 
 #endif
