@@ -124,6 +124,11 @@ class FrameParser:
         self.bad_frames = 0
         self.damaged: list[tuple[int, int]] = []
 
+    @property
+    def pending(self) -> int:
+        """Bytes held of a frame not yet complete."""
+        return len(self._buffer)
+
     def feed(self, data: bytes) -> list[Frame]:
         self._buffer += data
         frames = []

@@ -109,3 +109,27 @@ def small_tflite(path: Path, int8: bool, size: int = 32) -> Path:
         converter.inference_input_type = converter.inference_output_type = tf.int8
     path.write_bytes(converter.convert())
     return path
+
+
+def outlier_keras(path: Path) -> Path:
+    """Two outputs on a 32x32 input, one of them hard to quantize: a 1x1 convolution with one channel 300
+    times larger than the others sits before the heatmaps, which read only the other channels, so the
+    per-tensor int8 activations there leave them a few levels; the score head does not go through it."""
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(4)
+    image = keras.Input((32, 32, 3), name="image")
+    features = layers.Conv2D(8, 3, padding="same", activation="relu", name="features")(image)
+    widened = layers.Conv2D(8, 1, name="outlier")(features)
+    maps = layers.Conv2D(4, 1, name="heatmaps")(layers.ReLU()(widened))
+    score = layers.Dense(2, name="score")(layers.GlobalAveragePooling2D()(features))
+    model = keras.Model(image, [maps, score])
+    kernel, bias = model.get_layer("outlier").get_weights()
+    kernel[..., 0] *= 300.0
+    model.get_layer("outlier").set_weights([kernel, bias])
+    kernel, bias = model.get_layer("heatmaps").get_weights()
+    kernel[:, :, 0, :] = 0.0  # the heatmaps read only the small channels
+    model.get_layer("heatmaps").set_weights([kernel, bias])
+    model.save(path)
+    return path

@@ -55,6 +55,17 @@ def _per_channel_weights(path: Path) -> int:
                and len(t.quantization.scale) > 1)  # fmt: skip
 
 
+def _assert_per_layer_table(per_layer: dict) -> None:
+    """SQNR, cosine and max error for each compared layer, worst first, whatever the source."""
+    layers = per_layer["layers"]
+    assert per_layer["metric"] == "sqnr_db" and len(layers) >= 2, per_layer
+    for layer in layers:
+        assert {"layer", "op", "sqnr_db", "cosine", "max_abs_error", "error_added_db"} <= set(layer)
+        assert layer["cosine"] is None or -1 <= layer["cosine"] <= 1.000001
+    sqnr = [layer["sqnr_db"] for layer in layers if layer["sqnr_db"] is not None]
+    assert sqnr == sorted(sqnr)
+
+
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.ravel(a) @ np.ravel(b) / (np.linalg.norm(a) * np.linalg.norm(b)))
 
@@ -74,7 +85,8 @@ def test_tflite_int8_runs_in_litert_and_tflite_micro(models, inputs, tmp_path):
     litert, micro = open_runner(int8, "litert").run(inputs), open_runner(int8, "tflite-micro").run(inputs)
     assert np.abs(litert - micro).max() <= describe(int8)["outputs"][0]["scale"] * 1.01
     layers = report["per_layer"]["layers"]
-    assert layers and layers[0]["rmse_per_scale"] >= layers[-1]["rmse_per_scale"]  # worst first
+    assert len(layers) == sum(describe(int8)["ops"].values())  # every op's output, matched by name
+    _assert_per_layer_table(report["per_layer"])
     assert json.loads((tmp_path / "pc/quant_report.json").read_text())["calibration"]["images"] == 16
     assert json.loads((tmp_path / "pc/tiny_int8.tflite.json").read_text())["normalization"]["scale"] == 1 / 127.5
 
@@ -90,7 +102,7 @@ def test_onnx_runtime_qdq_and_qoperator(models, inputs, tmp_path):
     reference = open_runner(models / "tiny.keras").run(inputs)
     assert _cosine(reference, open_runner(tmp_path / "qdq/tiny_int8.onnx").run(inputs)) > 0.98
     assert report["output_error"]["onnxruntime"]["heatmaps"]["snr_db"] > 15
-    assert report["per_layer"]["metric"] == "sqnr_db" and report["per_layer"]["layers"]
+    _assert_per_layer_table(report["per_layer"])
     quantize(_job(models, tmp_path / "qop", "onnx", format="qoperator", method="percentile"), None)
     assert describe(tmp_path / "qop/tiny_int8.onnx")["ops"].get("QLinearConv", 0) > 0
 
@@ -107,7 +119,7 @@ def test_float16_tflite_with_two_outputs_is_quantized_and_compared_by_output(tmp
     for engine in ("litert", "tflite-micro"):
         assert set(report["output_error"][engine]) == {"heatmaps", "score"}
         assert report["output_error"][engine]["heatmaps"]["cosine"] > 0.95
-    assert report["per_layer"]["skipped"]  # the debugger needs the graph, which a .tflite no longer has
+    _assert_per_layer_table(report["per_layer"])  # a brought .tflite: its tensors matched by name
     runner = open_runner(out / "landmarks_fp16_int8.tflite", "tflite-micro")
     assert runner.output_shapes == {"heatmaps": (16, 12, 5), "score": (3,)}
 
@@ -130,6 +142,27 @@ def test_an_int8_file_made_from_float16_weights_carries_only_what_runs(models, i
 
 
 @pytest.mark.slow
+def test_advice_names_the_layers_behind_a_poor_output_and_measures_16x8_and_float(tmp_path):
+    from modelfiles import outlier_keras
+
+    model = outlier_keras(tmp_path / "outlier.keras")
+    build_set(image_folder(tmp_path / "frames", count=16), tmp_path / "calib", 16, "random", 0, RGB, (32, 32))
+    out = tmp_path / "q"
+    out.mkdir()
+    report = quantize(QuantizeJob(model, out, tmp_path / "calib", RGB, "tflite", calibration_size=16), None)
+    errors, advice = report["output_error"]["litert"], report["advice"]
+    assert errors["heatmaps"]["snr_db"] < 10 < 40 < errors["score"]["snr_db"]
+    assert set(advice["outputs"]) == {"heatmaps"}  # the score head does not pass the outlier layer
+    heatmaps = advice["outputs"]["heatmaps"]
+    assert any("outlier" in layer for layer in heatmaps["layers"])
+    assert heatmaps["int16x8_snr_db"] > heatmaps["snr_db"] + 20  # measured, by quantizing again
+    assert heatmaps["float_layers_snr_db"] > heatmaps["snr_db"] + 20
+    assert advice["float_layers"]["layers"] == heatmaps["layers"]
+    saved = json.loads((out / "quant_report.json").read_text())["advice"]
+    assert saved["outputs"]["heatmaps"]["layers"] == heatmaps["layers"]
+
+
+@pytest.mark.slow
 def test_nchw_onnx_with_a_non_square_input_is_quantized(tmp_path):
     model = nchw_onnx(tmp_path / "net.onnx")
     out = tmp_path / "q"
@@ -140,6 +173,7 @@ def test_nchw_onnx_with_a_non_square_input_is_quantized(tmp_path):
     assert report["output_error"]["onnxruntime"]["output"]["cosine"] > 0.99
     runner = open_runner(out / "net_int8.onnx")
     assert runner.nchw and runner.input_shape == (96, 64, 3)
+    _assert_per_layer_table(report["per_layer"])  # a brought .onnx: its activations matched by name
     with pytest.raises(ModelError, match="use --backend onnx"):
         quantize(QuantizeJob(model, out, tmp_path / "frames", RGB, "tflite"), None)
 

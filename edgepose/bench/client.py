@@ -63,7 +63,7 @@ from edgepose.wire import (
 )
 
 MIN_CHUNK = 48  # smallest frame payload tried on a noisy link: a 1%-per-byte error rate still lets most through
-MIN_WAIT = 0.1  # s: the shortest a silence is waited out (a busy host can stall a process this long)
+MIN_WAIT = 0.05  # s: the shortest a silence is waited out; a reply later than that still counts (any try)
 FIRST_WAIT = 1.0  # s: how long a try waits before any round trip is measured (then: a few round trips)
 RETRIES = 48  # failed tries in a row of one exchange: at 1.5% damaged bytes half the smallest frames fail
 
@@ -231,7 +231,7 @@ class Client:
             self.link.write(encoded)
             reply = self._await(wait + transfer, tries, long_timeout)
             if reply is not None and not self._is_nak(reply):
-                if attempt == 0 and kind not in (HELLO, INFER):  # an unambiguous, quick round trip (Karn)
+                if attempt == 0 and kind != INFER:  # an unambiguous round trip (Karn); INFER computes first
                     self._measured(time.monotonic() - sent - transfer)
                 self._succeeded()
                 return self._raise_for(reply, kind, expect)
@@ -279,11 +279,19 @@ class Client:
         shows that a reply is not coming through intact (no point waiting out the timeout)."""
         deadline = time.monotonic() + wait
         damaged = self.parser.bad_frames
+        # bytes that came and made no frame were a reply that lost bytes on the way: once the line is idle
+        # this long, ask again rather than wait out the deadline (a long INFER's reply included)
+        idle_limit = max(MIN_WAIT, self._transfer_seconds(2 * FRAME_OVERHEAD + self.chunk))
+        unframed = False  # bytes arrived since the last whole frame
         while (left := deadline - time.monotonic()) > 0:
-            data = self.link.read(min(left, 0.5))
+            data = self.link.read(min(left, idle_limit if unframed else 0.5))
             if data:
-                self._heard = time.monotonic()
+                self._heard, unframed = time.monotonic(), True
+            elif unframed and time.monotonic() - self._heard > idle_limit:
+                return None
             frames = self.parser.feed(data)
+            if frames and not self.parser.pending:
+                unframed = False
             self.parser.damaged.clear()  # the device is not NAKed: a damaged reply is simply asked for again
             for frame in frames:
                 if frame.version != PROTOCOL_VERSION:

@@ -78,8 +78,10 @@ app.add_typer(report_cmd.app, name="report")
 def main(argv: list[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else argv
     verb = next((arg for arg in arguments if not arg.startswith("-")), None)
-    if verb is not None and not {"--verbose", "-v"} & set(arguments[: arguments.index(verb)]):
-        native_log.divert(verb)  # the libraries' log lines go to a file, edgepose's own output to the terminal
+    # The console script's process is edgepose's own: the libraries' log lines go to a file, edgepose's
+    # output to the terminal. A program calling main(argv) keeps its descriptors as they are.
+    if argv is None and verb is not None and not {"--verbose", "-v"} & set(arguments[: arguments.index(verb)]):
+        native_log.divert(verb)
     try:
         app(args=argv, prog_name="edgepose")  # typer reports usage errors itself, with exit code 2
     except SystemExit as exc:

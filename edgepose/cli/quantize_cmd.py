@@ -31,8 +31,8 @@ def quantize(
     granularity: str | None = typer.Option(None, "--granularity", help="per-channel (default) or per-tensor."),
     method: str | None = typer.Option(None, "--method", help="ONNX calibration: minmax, entropy or percentile."),
     onnx_format: str | None = typer.Option(None, "--onnx-format", help="ONNX: qdq (default) or qoperator."),
-    input_type: str | None = typer.Option(None, "--input-type", help="TFLite: int8, uint8 or float32."),
-    output_type: str | None = typer.Option(None, "--output-type", help="TFLite: int8, uint8 or float32."),
+    input_type: str | None = typer.Option(None, "--input-type", help="TFLite: int8, uint8, int16 or float32."),
+    output_type: str | None = typer.Option(None, "--output-type", help="TFLite: int8, uint8, int16 or float32."),
     val: Path | None = typer.Option(None, "--val", help="COCO .json or YOLO folder: adds the accuracy report."),
     scale: str | None = SCALE_OPTION,
     offset: str | None = OFFSET_OPTION,
@@ -95,7 +95,7 @@ def print_report(report: dict) -> None:
         for name, e in outputs.items():
             rows.append((engine, name, f"{e['max_abs']:.4g}", f"{e['cosine']:.5f}", f"{e['snr_db']:.1f}", ""))
     console.out.print(
-        console.table("int8 against float", ("engine", "output", "max |diff|", "cosine", "SNR dB", ""), rows)
+        console.table("quantized against float", ("engine", "output", "max |diff|", "cosine", "SNR dB", ""), rows)
     )
     accuracy = report.get("accuracy") or {}
     if "float" in accuracy:
@@ -108,9 +108,41 @@ def print_report(report: dict) -> None:
         console.out.print(console.table("accuracy", ("", *keys, "AP drop (points)"), rows))
     layers = (report.get("per_layer") or {}).get("layers") or []
     if layers:
-        metric = report["per_layer"]["metric"]
-        rows = [(layer.get("layer") or layer.get("tensor"), _fmt(layer.get(metric), 3)) for layer in layers[:5]]
-        console.out.print(console.table(f"worst layers ({metric})", ("layer", metric), rows))
+        print_layers(layers)
+    print_advice(report.get("advice") or {})
+
+
+def print_layers(layers: list[dict], count: int = 8) -> None:
+    """The worst layers: SQNR, cosine, max error, rms error in quantization steps, and the dB each adds."""
+    keys = (("sqnr_db", 1), ("cosine", 5), ("max_abs_error", 4), ("rmse_per_scale", 2), ("error_added_db", 1))
+    rows = [
+        (_short(layer["layer"]), layer.get("op", ""), *(_fmt(layer.get(key), digits) for key, digits in keys))
+        for layer in layers[:count]
+    ]
+    columns = ("layer", "op", "SQNR dB", "cosine", "max |error|", "rmse/scale", "dB added")
+    console.out.print(console.table(f"worst layers ({len(layers)} compared)", columns, rows))
+
+
+def print_advice(advice: dict) -> None:
+    """Per poor output: the layers to blame, and the SNR measured with 16x8 and with them in float."""
+    outputs = advice.get("outputs") or {}
+    if not outputs:
+        return
+    rows = [
+        (name, _fmt(o["snr_db"], 1), _fmt(o.get("int16x8_snr_db"), 1), _fmt(o.get("float_layers_snr_db"), 1),
+         ", ".join(_short(layer) for layer in o["layers"]) or "-")
+        for name, o in outputs.items()
+    ]  # fmt: skip
+    columns = ("output", "SNR dB now", "whole model 16x8", "these layers in float", "layers adding most error")
+    console.out.print(console.table(f"outputs under {advice['threshold_db']:g} dB, and what would help", columns, rows))
+    for key in ("int16x8", "float_layers"):
+        if (advice.get(key) or {}).get("skipped"):
+            console.out.print(f"{key.replace('_', ' ')}: not measured ({advice[key]['skipped']})", soft_wrap=True)
+
+
+def _short(name: str) -> str:
+    """A converter's tensor name is the ';'-joined names of the ops it fused: the first one says enough."""
+    return name.split(";")[0]
 
 
 def _fmt(value, digits: int = 4) -> str:

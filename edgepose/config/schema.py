@@ -265,14 +265,14 @@ class Training(Section):
 
 # ---------------------------------------------------------------------------------------------- quantization
 
-_IoType = Literal["int8", "uint8", "float32"]
+_IoType = Literal["int8", "uint8", "int16", "float32"]
 
 
 class Quantization(Section):
     backend: Literal["tflite", "onnx"] = "tflite"
     granularity: Literal["per-channel", "per-tensor"] = "per-channel"
-    input_type: _IoType = "int8"
-    output_type: _IoType = "int8"
+    input_type: _IoType | None = Field(None, description="null: as the activations (int8, or int16 for 16x8)")
+    output_type: _IoType | None = Field(None, description="null: as the activations (int8, or int16 for 16x8)")
     calibration: str | None = Field(None, description="a set under calibration/ by name, or a folder")
     calibration_size: int = Field(200, ge=1)
     calibration_method: Literal["minmax", "entropy", "percentile"] = "minmax"
@@ -281,7 +281,10 @@ class Quantization(Section):
     activations: Literal["int8", "int16"] = Field(
         "int8", description="int16: 16-bit activations with 8-bit weights (16x8) for the whole TFLite model"
     )
-    per_layer_report: bool = Field(True, description="per-layer error from the quantizer's debugger")
+    per_layer_report: bool = Field(True, description="per-layer error: float and quantized tensors matched by name")
+    advice: bool = Field(
+        True, description="for an output with poor SNR: the layers to blame, and what 16x8 or float would buy"
+    )
     exclude_nodes: list[str] = Field(default_factory=list, description="ONNX nodes left unquantized")
     reduce_range: bool = Field(
         False, description="ONNX Runtime: 7-bit weights, for int8 run on x86 CPUs without VNNI (their kernels saturate)"
@@ -291,6 +294,23 @@ class Quantization(Section):
     @classmethod
     def _underscore_alias(cls, value: Any) -> Any:  # the model zoo writes per_channel
         return value.replace("_", "-") if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _io_fits_the_activations(self) -> Quantization:
+        fitting = ("int16", "float32") if self.activations == "int16" else ("int8", "uint8", "float32")
+        for key in ("input_type", "output_type"):
+            value = getattr(self, key)
+            if value is not None and value not in fitting:
+                raise ValueError(
+                    f"{key} {value} cannot go with {self.activations} activations; use {' or '.join(fitting)} "
+                    "(or leave it out)"
+                )
+        return self
+
+    def io_type(self, which: str) -> str:
+        """``input_type`` or ``output_type`` as given, else the activations' own type."""
+        given = self.input_type if which == "input" else self.output_type
+        return given or ("int16" if self.activations == "int16" else "int8")
 
 
 # ---------------------------------------------------------------------------------------------- evaluation

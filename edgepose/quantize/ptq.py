@@ -23,6 +23,7 @@ from edgepose.convert.metadata import Normalization, write_sidecar
 from edgepose.convert.modelfile import load_keras, model_kind
 from edgepose.errors import EdgeposeError, ModelError
 from edgepose.quantize import calibration, debug, report
+from edgepose.quantize.advice import advise
 from edgepose.quantize.onnx_ptq import OnnxSettings, quantize_onnx, saturating_host
 from edgepose.quantize.tflite_ptq import TfliteSettings, quantize_saved_model, quantize_tflite_file
 from edgepose.runtime.runner import Runner, open_runner
@@ -43,6 +44,7 @@ class QuantizeJob:
     tflite: TfliteSettings = field(default_factory=TfliteSettings)
     onnx: OnnxSettings = field(default_factory=OnnxSettings)
     per_layer: bool = True
+    advice: bool = True  # mixed-precision advice when an output's SNR is poor (needs per_layer)
 
     @classmethod
     def from_config(
@@ -54,11 +56,14 @@ class QuantizeJob:
         fields = dict(
             backend=q.backend,
             calibration_size=q.calibration_size,
-            tflite=TfliteSettings(q.granularity, q.input_type, q.output_type, q.activations, list(q.float_layers)),
+            tflite=TfliteSettings(
+                q.granularity, q.io_type("input"), q.io_type("output"), q.activations, list(q.float_layers)
+            ),
             onnx=OnnxSettings(
                 q.granularity, q.calibration_method, q.onnx_format, list(q.exclude_nodes), q.reduce_range
             ),
             per_layer=q.per_layer_report,
+            advice=q.advice,
         )
         return cls(Path(model), Path(out_dir), calibration, normalization, **{**fields, **given})
 
@@ -96,10 +101,15 @@ def quantize(job: QuantizeJob, config, val_samples=None, progress=None) -> dict:
             int8_path = _int8_artifact(job, kind, saved, float_path, inputs, staged)
             calibration_s = time.perf_counter() - started
             step("per-layer error")
-            per_layer = _per_layer(job, saved, float_path, int8_path, inputs) if job.per_layer else None
+            per_layer = _per_layer(job, float_path, int8_path, inputs) if job.per_layer else None
             step("accuracy")
             engines = ("litert", "tflite-micro") if job.backend == "tflite" else ("onnxruntime",)
             checks = _check_engines(reference, int8_path, engines, inputs[:16], val_samples, config)
+            advice = None
+            errors = checks["output_error"].get(engines[0], {})
+            if job.advice and per_layer and "layers" in per_layer and "error" not in errors:
+                step("mixed-precision advice")
+                advice = _advice(job, float_path, int8_path, saved, inputs[:16], per_layer, reference, errors)
             if val_samples is not None and reference.is_heatmap_model:
                 checks["accuracy"] = {"float": report.accuracy(reference, val_samples, config), **checks["accuracy"]}
                 for engine in engines:
@@ -121,6 +131,7 @@ def quantize(job: QuantizeJob, config, val_samples=None, progress=None) -> dict:
             "artifacts": [{"role": "float", **describe(float_path)}, {"role": "int8", **describe(int8_path)}],
             **checks,
             "per_layer": per_layer,
+            "advice": advice,
         }
         for path, role in ((float_path, "float"), (int8_path, "int8")):
             if path == job.model:  # a float .tflite the user brought is its own reference
@@ -162,7 +173,7 @@ def _int8_artifact(
 ) -> Path:
     stem = Path(job.model).name.split(".")[0] or "model"
     if job.backend == "tflite":
-        target = staged / f"{stem}_int8.tflite"
+        target = staged / f"{stem}_{'int16x8' if job.tflite.activations == 'int16' else 'int8'}.tflite"
         if saved is not None:
             data = quantize_saved_model(saved, inputs, job.tflite, job.model)
         else:
@@ -174,18 +185,25 @@ def _int8_artifact(
     return target
 
 
-def _per_layer(job: QuantizeJob, saved, float_path: Path, int8_path: Path, inputs: np.ndarray) -> dict | None:
-    sample = inputs[: min(len(inputs), 32)]  # enough for stable statistics, bounded time
+def _per_layer(job: QuantizeJob, float_path: Path, int8_path: Path, inputs: np.ndarray) -> dict | None:
     try:
         if job.backend == "tflite":
-            if saved is None:
-                return {"skipped": "the QuantizationDebugger needs the Keras model or SavedModel, not a .tflite"}
-            return debug.tflite_layer_errors(saved, sample, job.tflite)
-        return debug.onnx_tensor_errors(float_path, int8_path, sample)
+            return debug.tflite_layer_errors(float_path, int8_path, inputs)
+        return debug.onnx_layer_errors(float_path, int8_path, inputs)
     except EdgeposeError:
         raise
     except Exception as exc:  # noqa: BLE001 - a debugging aid must not sink the quantized model
         console.warn(f"per-layer error report skipped: {' '.join(str(exc).split())[:200]}")
+        return {"skipped": " ".join(str(exc).split())[:300]}
+
+
+def _advice(job, float_path, int8_path, saved, inputs, per_layer, reference, errors) -> dict | None:
+    try:
+        return advise(job, float_path, int8_path, saved, inputs, per_layer, reference, errors)
+    except EdgeposeError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - advice must not sink the quantized model
+        console.warn(f"mixed-precision advice skipped: {' '.join(str(exc).split())[:200]}")
         return {"skipped": " ".join(str(exc).split())[:300]}
 
 
