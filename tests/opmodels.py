@@ -58,12 +58,10 @@ LANDMARK_HEADS = {
 }
 
 
-def landmark_tflite(
-    path: Path, outputs: int, heatmap_channels: int = 8, seed: int = 0, int16_activations: bool = False
-) -> Path:
-    """A landmark model as other projects ship them, int8 on a 64x64 RGB input, with 2, 4 or 5 outputs of
-    different sizes: 21x3 landmark vectors, 1-element presence and handedness flags (sigmoid), world
-    landmarks and a 64x64x``heatmap_channels`` heatmap."""
+def landmark_heads(outputs: int, heatmap_channels: int = 8) -> Callable:
+    """``build(image) -> outputs`` of a landmark model as other projects ship them, on a 64x64 RGB input,
+    with 2, 4 or 5 outputs of different sizes: 21x3 landmark vectors, 1-element presence and handedness
+    flags (sigmoid), world landmarks and a 64x64x``heatmap_channels`` heatmap."""
     from keras import layers
 
     def build(image):
@@ -78,4 +76,21 @@ def landmark_tflite(
         }
         return [heads[name]() for name in LANDMARK_HEADS[outputs]]
 
+    return build
+
+
+def landmark_tflite(
+    path: Path, outputs: int, heatmap_channels: int = 8, seed: int = 0, int16_activations: bool = False
+) -> Path:
+    """The landmark model of ``landmark_heads``, quantized (int8, or 16x8)."""
+    build = landmark_heads(outputs, heatmap_channels)
     return int8_tflite(path, build, (64, 64, 3), seed=seed, int16_activations=int16_activations)
+
+
+def landmark_keras(path: Path, outputs: int, seed: int = 0) -> Path:
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    image = keras.Input((64, 64, 3), batch_size=1, name="image")
+    keras.Model(image, landmark_heads(outputs)(image)).save(path)
+    return path

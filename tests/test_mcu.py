@@ -123,6 +123,38 @@ def test_every_output_of_models_with_several_outputs_is_served_bit_exact(edgepos
         assert check["passed"]
 
 
+@pytest.mark.slow
+def test_a_16x8_model_runs_end_to_end_bit_exact_on_emulated_boards(edgepose, tmp_path):
+    """quantization.activations=int16: quantize a Keras landmark model, then benchmark the 16x8 file on
+    the emulated Cortex-M7 and M55, every output byte equal to tflite-micro."""
+    from modelfiles import image_folder
+    from opmodels import landmark_keras
+
+    model = landmark_keras(tmp_path / "landmarks.keras", 5)
+    made = edgepose("data", "calib", "--from", str(image_folder(tmp_path / "frames", count=8)), "--n", "8",
+                    "--input-size", "64", "--name", "frames", "--root", str(tmp_path / "calib"))  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    settings = ("quantization.activations=int16", "quantization.advice=false")
+    done = edgepose("quantize", str(model), "--calib", str(tmp_path / "calib" / "frames"), *settings,
+                    "--out", str(tmp_path / "q"))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    quantized = tmp_path / "q" / "landmarks_int16x8.tflite"
+    assert (
+        json.loads((tmp_path / "q" / "quant_report.json").read_text())["artifacts"][1]["inputs"][0]["dtype"] == "int16"
+    )
+    for board in ("qemu-m7", "qemu-m55"):
+        report_path = tmp_path / f"{board}.json"
+        ran = edgepose("benchmark", str(quantized), "--target", board, "--runs", "2", "--warmup", "0",
+                       "--out", str(report_path))  # fmt: skip
+        assert ran.returncode == 0, ran.stderr
+        report = json.loads(report_path.read_text())
+        assert report["model"]["kind"] == "int16x8"
+        assert len(report["output_check"]["outputs"]) == 5
+        assert (
+            all(o["identical"] == 1.0 for o in report["output_check"]["outputs"]) and report["output_check"]["passed"]
+        )
+
+
 def _qemu_running(elf_folder: Path) -> int:
     """The pid of the qemu-system-arm whose firmware was built under ``elf_folder``."""
     deadline = time.monotonic() + 120
