@@ -109,3 +109,38 @@ def test_an_int8_tflite_exports_to_a_quantized_onnx_that_computes_the_same(edgep
     expected = interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).astype(int)
     got = session.run(None, {session.get_inputs()[0].name: image})[0].astype(int)
     assert got.shape == expected.shape and np.abs(got - expected).max() <= 1  # one int8 step of rounding at most
+
+
+def _in_a_terminal(*args: str, env: dict | None = None) -> tuple[int, str]:
+    """Run the CLI on a pseudo-terminal, as a person does, and return its exit code and everything shown."""
+    import os
+    import pty
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    cli = Path(sys.executable).parent / "edgepose"
+    main, child = pty.openpty()
+    process = subprocess.Popen([str(cli), *args], stdin=child, stdout=child, stderr=child,
+                               env={**os.environ, "COLUMNS": "120", **(env or {})})  # fmt: skip
+    os.close(child)
+    shown = bytearray()
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # the other side closed: the process is done writing
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(main)
+    return process.wait(timeout=600), shown.decode(errors="replace")
+
+
+def test_long_steps_show_progress_in_a_terminal(int8_model, tmp_path):
+    code, shown = _in_a_terminal("models", "tiny")
+    assert code == 0 and "building models: tiny" in shown and "tiny" in shown.split("building models")[-1]
+    code, shown = _in_a_terminal("compile", str(int8_model), "--target", "qemu-m7", "--out", str(tmp_path / "c"))
+    assert code == 0, shown
+    # the step that takes seconds is shown while it runs (a step of milliseconds may come and go unseen)
+    assert "compiling small_int8.tflite for qemu-m7" in shown and "linking the benchmark firmware for qemu-m7" in shown

@@ -28,10 +28,10 @@ MIN_ADDED_DB = 0.5  # a layer that adds less than this is not where the error co
 
 
 def advise(job, float_path: Path, quant_path: Path, saved: Path | None, inputs: np.ndarray, per_layer: dict,
-           reference, errors: dict) -> dict:  # fmt: skip
+           reference, errors: dict, threshold_db: float = POOR_SNR_DB) -> dict:  # fmt: skip
     """The advice section of ``quant_report.json``; ``errors`` is the quantized model's output error."""
-    poor = {name: e["snr_db"] for name, e in errors.items() if e["snr_db"] < POOR_SNR_DB}
-    result = {"threshold_db": POOR_SNR_DB, "outputs": {}}
+    poor = {name: e["snr_db"] for name, e in errors.items() if e["snr_db"] < threshold_db}
+    result = {"threshold_db": threshold_db, "outputs": {}}
     if not poor or not per_layer or "layers" not in per_layer:
         result["note"] = "every output is above the threshold" if not poor else "no per-layer report to advise from"
         return result

@@ -23,7 +23,7 @@ from edgepose.convert.metadata import Normalization, write_sidecar
 from edgepose.convert.modelfile import load_keras, model_kind
 from edgepose.errors import EdgeposeError, ModelError
 from edgepose.quantize import calibration, debug, report
-from edgepose.quantize.advice import advise
+from edgepose.quantize.advice import POOR_SNR_DB, advise
 from edgepose.quantize.onnx_ptq import OnnxSettings, quantize_onnx, saturating_host
 from edgepose.quantize.tflite_ptq import TfliteSettings, quantize_saved_model, quantize_tflite_file
 from edgepose.runtime.runner import Runner, open_runner
@@ -45,6 +45,7 @@ class QuantizeJob:
     onnx: OnnxSettings = field(default_factory=OnnxSettings)
     per_layer: bool = True
     advice: bool = True  # mixed-precision advice when an output's SNR is poor (needs per_layer)
+    advice_below_db: float = POOR_SNR_DB  # outputs under this SNR get advice (inf: every output)
 
     @classmethod
     def from_config(
@@ -199,7 +200,7 @@ def _per_layer(job: QuantizeJob, float_path: Path, int8_path: Path, inputs: np.n
 
 def _advice(job, float_path, int8_path, saved, inputs, per_layer, reference, errors) -> dict | None:
     try:
-        return advise(job, float_path, int8_path, saved, inputs, per_layer, reference, errors)
+        return advise(job, float_path, int8_path, saved, inputs, per_layer, reference, errors, job.advice_below_db)
     except EdgeposeError:
         raise
     except Exception as exc:  # noqa: BLE001 - advice must not sink the quantized model
