@@ -76,6 +76,9 @@ def quantize(
     job.out_dir = run.path
     with run, console.err.status("quantizing") as status:
         report = run_quantize(job, settings, samples, lambda message: status.update(message))
+        run.add_input(Path(report["calibration"]["set"]), "calibration set")
+        if val is not None:
+            run.add_dataset(val, "validation data")
         run.outputs.extend(run.path / a["file"] for a in report["artifacts"] if (run.path / a["file"]).exists())
     print_report(report)
     console.out.print(f"run directory: {run.path}", soft_wrap=True)
