@@ -265,3 +265,18 @@ def test_ops_the_quantizer_leaves_in_float_are_named(tmp_path):
     with pytest.raises(UnsupportedOpError, match="left op.s. COMPLEX_ABS, RFFT2D in float"):
         quantize(QuantizeJob(tmp_path / "spectrum", out, calib, RGB, "tflite"), None)
     assert not list(out.glob("*int8*"))
+
+
+def test_a_heatmaps_snr_is_measured_about_each_maps_own_mean():
+    """Log-probability heatmaps are mostly a constant; noise that drowns their peaks hides in a plain SNR."""
+    from edgepose.quantize.report import output_error
+
+    rng = np.random.default_rng(0)
+    peaks = rng.normal(0, 0.05, (2, 16, 16, 3))
+    reference = {"heatmaps": -6.0 + peaks, "score": np.array([[1.0, -2.0]])}
+    candidate = {"heatmaps": -6.0 + peaks + rng.normal(0, 0.05, peaks.shape), "score": np.array([[1.0, -2.0]])}
+    errors = output_error(reference, candidate)["heatmaps"]
+    assert errors["snr_db"] > 35 and abs(errors["spatial_snr_db"]) < 3  # the peaks are as large as the noise
+    assert errors["quality_snr_db"] == errors["spatial_snr_db"]
+    score = output_error(reference, candidate)["score"]
+    assert "spatial_snr_db" not in score and score["quality_snr_db"] == score["snr_db"]

@@ -96,10 +96,10 @@ def print_report(report: dict) -> None:
             rows.append((engine, "-", "-", "-", "-", outputs["error"]))
             continue
         for name, e in outputs.items():
-            rows.append((engine, name, f"{e['max_abs']:.4g}", f"{e['cosine']:.5f}", f"{e['snr_db']:.1f}", ""))
-    console.out.print(
-        console.table("quantized against float", ("engine", "output", "max |diff|", "cosine", "SNR dB", ""), rows)
-    )
+            spatial = _fmt(e.get("spatial_snr_db"), 1)
+            rows.append((engine, name, f"{e['max_abs']:.4g}", f"{e['cosine']:.5f}", f"{e['snr_db']:.1f}", spatial))
+    columns = ("engine", "output", "max |diff|", "cosine", "SNR dB", "SNR of each map about its mean, dB")
+    console.out.print(console.table("quantized against float", columns, rows))
     accuracy = report.get("accuracy") or {}
     if "float" in accuracy:
         keys = [k for k in accuracy["float"] if k != "mean_error_px"]

@@ -1,6 +1,7 @@
 """Mixed-precision advice, measured rather than guessed.
 
-For every output whose SNR against the float model is poor (under ``POOR_SNR_DB``), the layers that
+For every output whose SNR against the float model is poor (under ``POOR_SNR_DB``; for heatmaps the
+SNR of each map about its own mean, what decoding sees: see ``report.output_error``), the layers that
 dominate its error are named: among the layers it is computed from, those that add the most dB of error
 themselves (``error_added_db`` of the per-layer report). Then what higher precision would buy is measured,
 per output, by quantizing again:
@@ -30,7 +31,7 @@ MIN_ADDED_DB = 0.5  # a layer that adds less than this is not where the error co
 def advise(job, float_path: Path, quant_path: Path, saved: Path | None, inputs: np.ndarray, per_layer: dict,
            reference, errors: dict, threshold_db: float = POOR_SNR_DB) -> dict:  # fmt: skip
     """The advice section of ``quant_report.json``; ``errors`` is the quantized model's output error."""
-    poor = {name: e["snr_db"] for name, e in errors.items() if e["snr_db"] < threshold_db}
+    poor = {name: e["quality_snr_db"] for name, e in errors.items() if e["quality_snr_db"] < threshold_db}
     result = {"threshold_db": threshold_db, "outputs": {}}
     if not poor or not per_layer or "layers" not in per_layer:
         result["note"] = "every output is above the threshold" if not poor else "no per-layer report to advise from"
@@ -56,7 +57,7 @@ def advise(job, float_path: Path, quant_path: Path, saved: Path | None, inputs: 
         snrs = report.output_error(expected, outcome)
         result[key] = {"layers": named} if key == "float_layers" else {}
         for name in poor:
-            result["outputs"][name][f"{key}_snr_db"] = snrs[name]["snr_db"] if name in snrs else None
+            result["outputs"][name][f"{key}_snr_db"] = snrs[name]["quality_snr_db"] if name in snrs else None
     return result
 
 

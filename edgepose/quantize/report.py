@@ -14,21 +14,36 @@ ACCURACY_KEYS = ("AP", "AP50", "AP75", "AR", "mean_oks", "mean_error_px")
 
 def output_error(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray]) -> dict:
     """Per output: max and mean absolute difference, cosine similarity and SNR (dB) of ``candidate``
-    against ``reference``. Outputs are matched by name, or by position when the names differ."""
+    against ``reference``. Outputs are matched by name, or by position when the names differ.
+
+    A heatmap output (``N, H, W, K``) also gets ``spatial_snr_db``: the SNR of each map's variation about
+    its own mean. Decoding a heatmap (argmax, soft-argmax, a softmax's log-probabilities) ignores a
+    constant added to the whole map, and a log-probability map is mostly such a constant, which makes its
+    plain SNR look excellent while the peaks drown; ``quality_snr_db`` is the lower of the two, what the
+    advice looks at."""
     pairs = _pair(reference, candidate)
     result = {}
     for name, (want, have) in pairs.items():
         want, have = want.astype(np.float64), have.astype(np.float64)
-        noise = float(((want - have) ** 2).sum())
-        signal = float((want**2).sum())
         norms = float(np.linalg.norm(want) * np.linalg.norm(have))
         result[name] = {
             "max_abs": float(np.abs(want - have).max()),
             "mean_abs": float(np.abs(want - have).mean()),
             "cosine": 1.0 if norms == 0 else float((want.ravel() @ have.ravel()) / norms),
-            "snr_db": math.inf if noise == 0 else (10 * math.log10(signal / noise) if signal > 0 else -math.inf),
+            "snr_db": _snr_db(want, have),
         }
+        if want.ndim == 4 and want.shape[1] * want.shape[2] > 1:
+            centred = [x - x.mean(axis=(1, 2), keepdims=True) for x in (want, have)]
+            result[name]["spatial_snr_db"] = _snr_db(*centred)
+        result[name]["quality_snr_db"] = min(result[name]["snr_db"], result[name].get("spatial_snr_db", math.inf))
     return result
+
+
+def _snr_db(want: np.ndarray, have: np.ndarray) -> float:
+    noise, signal = float(((want - have) ** 2).sum()), float((want**2).sum())
+    if noise == 0:
+        return math.inf
+    return 10 * math.log10(signal / noise) if signal > 0 else -math.inf
 
 
 def compare_outputs(reference: Runner, candidate: Runner, inputs: np.ndarray) -> dict:
