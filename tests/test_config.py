@@ -183,6 +183,11 @@ def test_targets_accept_names_and_entries(tmp_path):
         ("training:\n  data_service: localhost:5000\n", "exp.yaml:2: training.data_service: string should match"),
         ("model: [tiny]\n", "exp.yaml:1: model: input should be a valid dictionary or instance of ModelSection"),
         ("- general\n", "exp.yaml: expected a mapping of sections"),
+        (
+            "quantization:\n  activations: int16\n  granularity: per-tensor\n",
+            "exp.yaml:1: quantization: activations int16 (16x8) needs per-channel weights in TFLite",
+        ),
+        ("quantization:\n  activations: int16\n  input_type: uint8\n", "input_type uint8 cannot go with int16"),
         ("training:\n  epochs: 1\n  epochs: 2\n", "exp.yaml:3: training.epochs: duplicate key"),
         ("training:\n  epochs: [1\n", "exp.yaml:3:1: YAML syntax error"),
         ("training:\n\tepochs: 1\n", "exp.yaml:2:1: YAML syntax error"),

@@ -161,6 +161,12 @@ def test_advice_names_the_layers_behind_a_poor_output_and_measures_16x8_and_floa
     saved = json.loads((out / "quant_report.json").read_text())["advice"]
     assert saved["outputs"]["heatmaps"]["layers"] == heatmaps["layers"]
 
+    # per-tensor weights: TFLite has no per-tensor 16x8, so the 16x8 alternative is measured per-channel
+    job = QuantizeJob(model, out, tmp_path / "calib", RGB, "tflite", calibration_size=16)
+    job.tflite.granularity = "per-tensor"
+    advice = quantize(job, None)["advice"]
+    assert advice["outputs"]["heatmaps"]["int16x8_snr_db"] > advice["outputs"]["heatmaps"]["snr_db"] + 20
+
 
 @pytest.mark.slow
 def test_nchw_onnx_with_a_non_square_input_is_quantized(tmp_path):

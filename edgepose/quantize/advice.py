@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgepose.errors import EdgeposeError
 from edgepose.quantize import debug, report
 
 POOR_SNR_DB = 30.0
@@ -48,8 +49,10 @@ def advise(job, float_path: Path, quant_path: Path, saved: Path | None, inputs: 
         result["outputs"][name] = {"snr_db": snr, "layers": chosen}
         named += [layer for layer in chosen if layer not in named]
     expected = reference.run_all(inputs)
-    alternatives = {"int16x8": _int16x8(job, float_path, saved, inputs), "float_layers": _float_layers(
-        job, float_path, saved, inputs, named)}  # fmt: skip
+    alternatives = {
+        "int16x8": _measured(_int16x8, job, float_path, saved, inputs),
+        "float_layers": _measured(_float_layers, job, float_path, saved, inputs, named),
+    }
     for key, outcome in alternatives.items():
         if isinstance(outcome, str):
             result[key] = {"skipped": outcome}
@@ -59,6 +62,14 @@ def advise(job, float_path: Path, quant_path: Path, saved: Path | None, inputs: 
         for name in poor:
             result["outputs"][name][f"{key}_snr_db"] = snrs[name]["quality_snr_db"] if name in snrs else None
     return result
+
+
+def _measured(alternative, *args) -> dict | str:
+    """An alternative's outputs, or why there are none: advice never costs the user the quantized model."""
+    try:
+        return alternative(*args)
+    except EdgeposeError as exc:
+        return f"could not be quantized so: {exc}"
 
 
 def _output_tensors(quant_path: Path, names: list[str]) -> dict[str, str]:
@@ -84,7 +95,11 @@ def _int16x8(job, float_path: Path, saved: Path | None, inputs: np.ndarray) -> d
         return "16-bit activations are measured for TFLite (the MCU path); use --backend tflite"
     if job.tflite.activations == "int16":
         return "the model is 16x8 already"
-    settings = replace(job.tflite, activations="int16", input_type="float32", output_type="float32", float_layers=[])
+    # per-channel whatever the job says: TFLite's converter has no per-tensor 16x8
+    settings = replace(
+        job.tflite, activations="int16", granularity="per-channel", input_type="float32", output_type="float32",
+        float_layers=[],
+    )  # fmt: skip
     if saved is not None:
         data = quantize_saved_model(saved, inputs, settings, job.model)
     else:
