@@ -307,7 +307,9 @@ class Quantization(Section):
                 )
         if self.activations == "int16" and self.granularity == "per-tensor" and self.backend == "tflite":
             # TFLite's converter fails on it deep inside ("Quantized dimension ... do not match")
-            raise ValueError("activations int16 (16x8) needs per-channel weights in TFLite; drop granularity per-tensor")
+            raise ValueError(
+                "activations int16 (16x8) needs per-channel weights in TFLite; drop granularity per-tensor"
+            )
         return self
 
     def io_type(self, which: str) -> str:
