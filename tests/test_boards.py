@@ -26,6 +26,7 @@ REQUIRED = {
     "qemu-m7",
     "qemu-m55",
     "qemu-m4",
+    "qemu-m33",
 }
 MINIMAL = "backend: rpi\ndescription: test board\ncpu: {core: cortex-a53}\nlinux: {arch: aarch64}\n"
 
@@ -47,8 +48,10 @@ def test_mcu_boards_have_what_firmware_needs(name):
 
 
 def test_emulated_boards_name_their_qemu_machine():
-    machines = {name: find_board(name).qemu.machine for name in ("qemu-m7", "qemu-m55", "qemu-m4")}
-    assert machines == {"qemu-m7": "mps2-an500", "qemu-m55": "mps3-an547", "qemu-m4": "netduinoplus2"}
+    machines = {name: find_board(name).qemu.machine for name in ("qemu-m7", "qemu-m55", "qemu-m4", "qemu-m33")}
+    assert machines == {
+        "qemu-m7": "mps2-an500", "qemu-m55": "mps3-an547", "qemu-m4": "netduinoplus2", "qemu-m33": "mps2-an505"
+    }  # fmt: skip
     assert find_board("qemu-m7").cpu.cycle_counter == "systick"  # QEMU has no DWT cycle counter
 
 

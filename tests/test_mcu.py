@@ -44,7 +44,7 @@ def test_compile_writes_c_firmware_and_a_memory_report_beside_tflite_micro(edgep
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("board", ["qemu-m7", "qemu-m55", "qemu-m4"])
+@pytest.mark.parametrize("board", ["qemu-m7", "qemu-m55", "qemu-m4", "qemu-m33"])
 def test_benchmark_on_an_emulated_board_matches_the_reference_byte_for_byte(edgepose, model, board, tmp_path):
     done = edgepose(
         "benchmark", str(model), "--target", board, "--runs", "4", "--warmup", "1", "--profile",

@@ -22,7 +22,12 @@ from edgepose.errors import BoardError, EdgeposeError
 from edgepose.hashing import sha256_path
 
 STACK_BYTES = 8 * 1024
-BOARD_SOURCES = {"mps2-an500": "board_cmsdk.c", "mps3-an547": "board_cmsdk.c", "netduinoplus2": "board_stm32_usart.c"}
+BOARD_SOURCES = {
+    "mps2-an500": "board_cmsdk.c",
+    "mps2-an505": "board_cmsdk.c",
+    "mps3-an547": "board_cmsdk.c",
+    "netduinoplus2": "board_stm32_usart.c",
+}
 
 
 @dataclass
