@@ -7,6 +7,12 @@ on their values. With QEMU's ``-icount shift=0`` one instruction is one emulated
 figures are instruction counts, deterministic from run to run, not board time.
 
     .venv/bin/python benchmarks/bench_mcu.py [--boards qemu-m7,qemu-m55,qemu-m4] [--models tiny,...]
+    .venv/bin/python benchmarks/bench_mcu.py --layers [--kernels portable,dsp] [--boards qemu-m7,qemu-m33]
+
+``--layers`` measures the four layers compact pose models spend their time in, each as a single-op int8
+model, with every kernel variant the board runs, beside the anchor: ARM's CMSIS-NN kernels in TFLite Micro
+measured on the same emulated cores (arm-none-eabi-gcc 12.2 -O2, QEMU 7.2; figures from the kernels issue,
+not measured by this script).
 """
 
 from __future__ import annotations
@@ -49,10 +55,44 @@ def int8_model(name: str, folder: Path, size: tuple[int, int] | None = None) -> 
     return path
 
 
-def measure(model: Path, board_name: str, folder: Path) -> dict:
+# layer -> (input shape, Keras layer builder, MACs, CMSIS-NN instructions per MAC on qemu-m7, on qemu-m55)
+LAYERS = {
+    "1x1 conv, 12x12x16 -> 96": ((12, 12, 16), lambda L: L.Conv2D(96, 1, activation="relu6"), 221_184, 3.91, 1.05),
+    "1x1 conv, 12x12x96 -> 24": ((12, 12, 96), lambda L: L.Conv2D(24, 1), 331_776, 1.83, 0.32),
+    "depthwise 3x3 s1 same, 24x24x48": (
+        (24, 24, 48), lambda L: L.DepthwiseConv2D(3, padding="same", activation="relu6"), 248_832, 7.97, 2.47,
+    ),
+    "conv 3x3 s2 same, 96x96x3 -> 16": (
+        (96, 96, 3), lambda L: L.Conv2D(16, 3, strides=2, padding="same", activation="relu6"), 995_328, 4.88, 1.42,
+    ),
+}  # fmt: skip
+CMSIS_NN = {"qemu-m7": 3, "qemu-m55": 4}  # index of the anchor column in LAYERS
+
+
+def layer_model(name: str, folder: Path) -> Path:
+    import keras
+    import tensorflow as tf
+
+    shape, build, _, _, _ = LAYERS[name]
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input(shape)
+    model = keras.Model(inputs, build(keras.layers)(inputs))
+    rng = np.random.default_rng(0)
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([rng.uniform(-1, 1, (1, *shape)).astype(np.float32)] for _ in range(8))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = converter.inference_output_type = tf.int8
+    path = folder / (name.replace(" ", "_").replace(",", "").replace(">", "") + ".tflite")
+    path.write_bytes(converter.convert())
+    return path
+
+
+def measure(model: Path, board_name: str, folder: Path, kernels: str | None = None) -> dict:
     board = find_board(board_name)
     try:
-        compiled = compile_for_board(model, board_name, folder / f"{model.stem}-{board_name}")
+        build = folder / f"{model.stem}-{board_name}-{kernels or 'auto'}"
+        compiled = compile_for_board(model, board_name, build, kernels=kernels)
     except EdgeposeError as error:
         return {"board": board_name, "error": str(error)}
     link = QemuLink(board, Path(compiled["firmware"]["elf"]))
@@ -64,6 +104,7 @@ def measure(model: Path, board_name: str, folder: Path) -> dict:
     instructions = report["latency"]["p50"]  # an emulated board's latency is in instructions
     return {
         "board": board_name,
+        "kernels": compiled["kernels"],
         "instructions": instructions,
         "instructions_per_mac": round(instructions / compiled["macs"], 2),
         "macs": compiled["macs"],
@@ -78,12 +119,47 @@ def measure(model: Path, board_name: str, folder: Path) -> dict:
     }
 
 
+def layers(boards: list[str], variants: list[str], folder: Path) -> None:
+    """The four layers, every variant, beside CMSIS-NN's instructions per MAC."""
+    rows = []
+    for name in LAYERS:
+        model = layer_model(name, folder)
+        for board in boards:
+            for variant in variants:
+                if variant not in find_board(board).kernel_variants:
+                    continue
+                row = {"layer": name, **measure(model, board, folder, variant)}
+                anchor = LAYERS[name][CMSIS_NN[board]] if board in CMSIS_NN else None
+                row["cmsis_nn_instructions_per_mac"] = anchor
+                row["vs_cmsis_nn"] = round(row["instructions_per_mac"] / anchor, 3) if anchor else None
+                print(row, flush=True)
+                rows.append(row)
+    totals = {}
+    for row in rows:
+        key = f"{row['board']} {row['kernels']}"
+        total = totals.setdefault(key, {"instructions": 0, "macs": 0, "cmsis_nn_instructions": 0.0})
+        total["instructions"] += row["instructions"]
+        total["macs"] += row["macs"]
+        total["cmsis_nn_instructions"] += (row["cmsis_nn_instructions_per_mac"] or 0) * row["macs"]
+    for key, total in totals.items():
+        total["instructions_per_mac"] = round(total["instructions"] / total["macs"], 2)
+        anchor = total.pop("cmsis_nn_instructions")
+        total["vs_cmsis_nn"] = round(total["instructions"] / anchor, 3) if anchor else None
+        print(key, total)
+    record("bench_mcu-layers", {"results": rows, "all_four": totals})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--boards", default="qemu-m7,qemu-m55,qemu-m4")
     parser.add_argument("--models", default=",".join(model_names()))
+    parser.add_argument("--layers", action="store_true", help="the four single-layer models instead of the zoo")
+    parser.add_argument("--kernels", default="portable,dsp", help="variants to compare (with --layers)")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-mcu-"))
+    if args.layers:
+        layers(args.boards.split(","), args.kernels.split(","), folder)
+        return
     rows = []
     for name in args.models.split(","):
         sizes = sorted(model_info(name).input_sizes, reverse=True)

@@ -115,6 +115,22 @@ class Board(Section):
     def is_mcu(self) -> bool:
         return self.backend in MCU_BACKENDS
 
+    @property
+    def kernel_variants(self) -> list[str]:
+        """The generated C's kernel variants this core runs, fastest last: from ``cpu.features``."""
+        return ["portable", "dsp"] if "dsp" in self.cpu.features else ["portable"]
+
+    def kernels(self, asked: str | None = None) -> str:
+        """The variant to compile with: ``asked`` if this core runs it, else the fastest one it runs."""
+        if asked is None or asked == "auto":
+            return self.kernel_variants[-1]
+        if asked not in self.kernel_variants:
+            raise BoardError(
+                f"board '{self.name}' ({self.cpu.core}) cannot run the '{asked}' kernels; it runs "
+                f"{', '.join(self.kernel_variants)} (cpu.features in its YAML lists what the core has)"
+            )
+        return asked
+
     def total(self, kind: Literal["flash", "ram"], external: bool | None = None) -> int:
         """Bytes of all regions of one kind; ``external`` True or False counts off-chip or on-chip only."""
         return sum(r.size for r in self.memory if r.kind == kind and (external is None or r.external == external))

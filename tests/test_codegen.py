@@ -45,10 +45,10 @@ def random_inputs(model: Path, count: int, seed: int = 0) -> list[np.ndarray]:
     return [rng.integers(-128, 128, spec.shape, dtype=np.int8) for _ in range(count)]
 
 
-def assert_bit_exact(model: Path, work: Path, count: int = 6, in_place: bool = False) -> None:
+def assert_bit_exact(model: Path, work: Path, count: int = 6, in_place: bool = False, kernels="portable") -> None:
     """Every output byte of the generated code equals tflite-micro's; ``in_place`` also runs the build that
     passes the arena's own input and output locations (the no-copy path a firmware takes)."""
-    generate(model, work / "c")
+    generate(model, work / "c", kernels=kernels)
     inputs = random_inputs(model, count)
     expected = reference_outputs(model, inputs)
     size = len(expected[0])
@@ -120,6 +120,29 @@ def test_per_tensor_weights_are_bit_exact(case, tmp_path):
     weighted = [op for op in graph.operators if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")]
     assert weighted and all(len(graph.tensors[op.inputs[1]].scale) == 1 for op in weighted)
     assert_bit_exact(model, tmp_path)
+
+
+DSP_CASES = {
+    **{name: OP_CASES[name] for name in OP_CASES if name.startswith(("conv_", "depthwise_", "add_with"))},
+    "conv_1x1_strided_odd_depth": (lambda x: L.Conv2D(7, 1, strides=2)(x), (9, 7, 13)),
+    "conv_first_layer_rgb_stride2": (
+        lambda x: L.Conv2D(16, 3, strides=2, padding="same", activation="relu")(x), (17, 14, 3)
+    ),
+    "depthwise_odd_channels_stride2": (lambda x: L.DepthwiseConv2D(3, strides=2, padding="same")(x), (12, 9, 7)),
+    "depthwise_5x5_valid": (lambda x: L.DepthwiseConv2D(5, activation="relu")(x), (9, 8, 8)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(DSP_CASES))
+def test_the_dsp_kernels_are_bit_exact_with_tflite_micro(case, tmp_path):
+    """The DSP variant built for the host, where ep_arm.h computes each DSP instruction in C; the same code runs
+    on the emulated Cortex-M4, M7 and M33 in test_mcu."""
+    build, shape = DSP_CASES[case]
+    model = int8_tflite(tmp_path / f"{case}.tflite", build, shape, seed=len(case) + 1)
+    assert_bit_exact(model, tmp_path, kernels="dsp")
+    network = (tmp_path / "c" / "ep_network.c").read_text()
+    eligible = not any(word in case for word in ("grouped", "multiplier2", "dilation2_same"))
+    assert ("_dsp_s8(" in network) == eligible, network
 
 
 S16_CASES = [

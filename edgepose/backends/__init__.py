@@ -41,6 +41,7 @@ class Request:
     ssh_config: Path | None = None
     build_dir: Path | None = None  # where an emulated board's firmware is built; None: a temporary folder
     deploy: bool = False  # copy the model to a Linux board before starting its agent
+    kernels: str | None = None  # generated C for an emulated board: portable, dsp; None: the core's fastest
 
 
 @dataclass

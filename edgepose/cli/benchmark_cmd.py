@@ -42,6 +42,9 @@ def benchmark(
         None, "--out", "-o", help="Report JSON (default reports/<model>-<target>-<time>.json).", dir_okay=False
     ),
     profile: bool = typer.Option(False, "--profile", help="Per-layer ticks, where the device can tell (MCUs)."),
+    kernels: str = typer.Option(
+        "auto", "--kernels", "-k", help="Emulated boards: the generated C's kernels (auto, portable, dsp)."
+    ),
     config: Path | None = CONFIG_OPTION,
 ) -> None:
     """Measure latency, memory and outputs of MODEL on a target, and write one report JSON."""
@@ -58,6 +61,7 @@ def benchmark(
     board = find_board(target)
     request = Request(
         model, runtime, threads or settings.threads, baud or settings.baud, port, ssh, ssh_config,
+        kernels=None if kernels == "auto" else kernels,
     )  # fmt: skip
     with console.err.status(f"connecting to {target}" + (" (compiling and booting)" if board.qemu else "")):
         connection = connect(board, request)

@@ -14,13 +14,16 @@ def compile_model(
     target: str = typer.Option("qemu-m7", "--target", "-t", help="Board (see `edgepose targets list --backend`)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Output folder (default build/<model>-<target>)."),
     firmware: bool = typer.Option(True, "--firmware/--no-firmware", help="Also link the benchmark firmware."),
+    kernels: str = typer.Option(
+        "auto", "--kernels", "-k", help="Kernel variant: auto (the fastest the core runs), portable, dsp."
+    ),
 ) -> None:
     """Generate portable C99 for MODEL (no interpreter, no heap) and link the benchmark firmware for TARGET."""
     from edgepose.codegen.compile import compile_for_board
 
     out = out or Path("build") / f"{model.stem}-{target}"
     with console.err.status(f"compiling {model.name} for {target}") as status:
-        report = compile_for_board(model, target, out, firmware, status.update)
+        report = compile_for_board(model, target, out, firmware, status.update, kernels)
     rows = [
         (key.replace("_bytes", "").replace("_", " "), f"{report[key]:,}")
         for key in ("arena_bytes", "weights_bytes", "code_bytes", "tflm_arena_bytes")
@@ -28,7 +31,7 @@ def compile_model(
     ]
     if report.get("ram_vs_tflm") is not None:
         rows.append(("RAM vs TFLite Micro", f"{report['ram_vs_tflm']:.2f}x"))
-    console.out.print(console.table(f"{model.name} for {target}", ("what", "bytes"), rows))
+    console.out.print(console.table(f"{model.name} for {target}, {report['kernels']} kernels", ("what", "bytes"), rows))
     console.out.print(f"generated C: {out / 'network'}", soft_wrap=True)
     if report.get("firmware"):
         console.out.print(f"firmware: {report['firmware']['elf']}", soft_wrap=True)

@@ -15,22 +15,27 @@ from edgepose.errors import BoardError, ModelError
 REPORT = "compile_report.json"
 
 
-def compile_for_board(model: Path, target: str, out: Path, firmware: bool = True, progress=None) -> dict:
-    """Generated C (and the firmware) for ``model`` on ``target``; ``progress(step)`` hears each step."""
+def compile_for_board(
+    model: Path, target: str, out: Path, firmware: bool = True, progress=None, kernels: str | None = None
+) -> dict:
+    """Generated C (and the firmware) for ``model`` on ``target``; ``progress(step)`` hears each step.
+    ``kernels``: the kernel variant (None or auto: the fastest the board's core runs)."""
     model, out = Path(model), Path(out)
     step = progress or (lambda message: None)
     board = find_board(target)
     if not board.is_mcu:
         raise BoardError(f"target '{target}' is a {board.backend} board: compile is for microcontrollers")
     _check_quantized(model)
-    step(f"generating C for {model.name}")
-    compiled = generate(model, out / "network", check=lambda c: _check_fit(c, board, model))
+    variant = board.kernels(kernels)
+    step(f"generating C for {model.name} ({variant} kernels)")
+    compiled = generate(model, out / "network", check=lambda c: _check_fit(c, board, model), kernels=variant)
     step("measuring TFLite Micro's arena for the same model")
     tflm = tflm_arena_bytes(model)
     report = {
         "model": model.name,
         "target": board.name,
         "layers": compiled.layers,
+        "kernels": variant,
         "macs": compiled.macs,
         "arena_bytes": compiled.arena_bytes,
         "weights_bytes": compiled.weights_bytes,

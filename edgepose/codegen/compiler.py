@@ -29,6 +29,7 @@ SUMMARY = "network.json"
 class Compiled:
     folder: Path
     layers: int
+    kernels: str
     macs: int
     arena_bytes: int
     input_bytes: int
@@ -39,13 +40,14 @@ class Compiled:
         return {**asdict(self), "folder": str(self.folder)}
 
 
-def generate(model: Path, out: Path, lut_source=None, check=None) -> Compiled:
+def generate(model: Path, out: Path, lut_source=None, check=None, kernels: str = "portable") -> Compiled:
     """Generate the C folder ``out`` for ``model``; raises UnsupportedOpError listing every missing op.
-    ``check(compiled)`` runs before anything is written (the board fit check) and may raise."""
+    ``check(compiled)`` runs before anything is written (the board fit check) and may raise. ``kernels``:
+    the variant of the kernels to call (see ``lower``)."""
     model = Path(model)
     graph = read_graph(model)
     _check_io(graph, model)
-    steps, problems = lower(graph, lut_source)
+    steps, problems = lower(graph, lut_source, kernels)
     if problems:
         raise UnsupportedOpError(
             f"{model}: {len(problems)} op(s) cannot be compiled: " + "; ".join(problems) + ". Nothing was written."
@@ -56,6 +58,7 @@ def generate(model: Path, out: Path, lut_source=None, check=None) -> Compiled:
     compiled = Compiled(
         Path(out),
         len(steps),
+        kernels,
         sum(s.macs for s in steps),
         plan.arena_bytes,
         plan.input_bytes,

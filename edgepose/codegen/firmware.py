@@ -122,7 +122,7 @@ def info_json(board: Board, model: Path, network: dict) -> str:
         "cpu": {"model": board.cpu.core, "arch": board.cpu.arch, "cores": 1, "clock_hz": board.cpu.clock_hz},
         "timer": timer,
         "model": {"name": model.name, "sha256": sha256_path(model), "bytes": model.stat().st_size},
-        "runtime": {"name": "edgepose-c", "version": "1", "threads": 1},
+        "runtime": {"name": "edgepose-c", "version": "1", "threads": 1, "kernels": network.get("kernels", "portable")},
         "inputs": [spec(i) for i in graph.inputs],
         "outputs": [spec(i) for i in graph.outputs],
         "memory": {"arena_bytes": network["arena_bytes"], "weights_bytes": network["weights_bytes"]},

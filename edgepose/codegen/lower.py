@@ -71,18 +71,25 @@ class Step:
     macs: int = 0
 
 
-def lower(graph: Graph, lut_source=None) -> tuple[list[Step], list[str]]:
-    """Steps for every operator, and one line per operator that could not be lowered."""
+KERNEL_VARIANTS = ("portable", "dsp")
+
+
+def lower(graph: Graph, lut_source=None, kernels: str = "portable") -> tuple[list[Step], list[str]]:
+    """Steps for every operator, and one line per operator that could not be lowered. ``kernels`` is the
+    variant the core runs best (``portable`` anywhere; ``dsp``: the Arm DSP extension); an op without that
+    variant, or a layer it cannot take exactly, gets the portable kernel."""
+    if kernels not in KERNEL_VARIANTS:
+        raise ValueError(f"unknown kernel variant '{kernels}' (known: {', '.join(KERNEL_VARIANTS)})")
     steps, problems = [], []
     for op in graph.operators:
         try:
-            steps.append(_lower_op(graph, op, lut_source))
+            steps.append(_lower_op(graph, op, lut_source, kernels))
         except Unsupported as exc:
             problems.append(f"op {op.index} {op.kind}: {exc}")
     return steps, problems
 
 
-def _lower_op(graph: Graph, op: Operator, lut_source) -> Step:
+def _lower_op(graph: Graph, op: Operator, lut_source, kernels: str = "portable") -> Step:
     if op.kind not in SUPPORTED_OPS:
         raise Unsupported("not supported by the code generator")
     if op.kind in VIEW_OPS:
@@ -92,7 +99,7 @@ def _lower_op(graph: Graph, op: Operator, lut_source) -> Step:
         return _logistic_s16(graph, op)
     if op.kind in LUT_OPS:
         return _lut_step(graph, op, _reference_table(graph, op, lut_source))
-    return handler(graph, op)
+    return handler(graph, op, kernels)
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -211,15 +218,15 @@ def _bias(graph: Graph, op: Operator, position: int, name: str) -> tuple[str, li
 # ---------------------------------------------------------------------------------------------- ops
 
 
-def _conv(graph: Graph, op: Operator) -> Step:
-    return _convolution(graph, op, depthwise=False)
+def _conv(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
+    return _convolution(graph, op, depthwise=False, kernels=kernels)
 
 
-def _depthwise(graph: Graph, op: Operator) -> Step:
-    return _convolution(graph, op, depthwise=True)
+def _depthwise(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
+    return _convolution(graph, op, depthwise=True, kernels=kernels)
 
 
-def _convolution(graph: Graph, op: Operator, depthwise: bool) -> Step:
+def _convolution(graph: Graph, op: Operator, depthwise: bool, kernels: str = "portable") -> Step:
     """CONV_2D (filter ``[oc, kh, kw, ic / groups]``) and DEPTHWISE_CONV_2D (filter ``[1, kh, kw, oc]``)."""
     inp, out = _t(graph, op, 0), _t(graph, op, 0, "output")
     kind = _activations(inp, out)
@@ -245,8 +252,17 @@ def _convolution(graph: Graph, op: Operator, depthwise: bool) -> Step:
         f"{{{_c_shape(_shape4(inp))}, {_c_shape(_shape4(out))}, {kh}, {kw}, {sh}, {sw}, {dh}, {dw}, {pad_h}, "
         f"{pad_w}, {-_zp(inp)}, {_zp(out)}, {act_min}, {act_max}, {multiplier}, {groups}}}"
     )
+    scales = _conv_scales(inp, w, out, oc)
+    if kernels == "dsp" and kind == "s8":
+        bias_values = graph.tensors[op.inputs[2]].data if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
+        geometry = {"multiplier": multiplier, "groups": groups, "stride_w": sw, "dilation": (dh, dw)}
+        fast = _dsp_convolution(name, params, w, bias_values, scales, inp, out, depthwise, geometry)
+        if fast is not None:
+            fast.op, fast.macs = op, out.size * kh * kw * window
+            fast.overlap = _window_distance(inp, out, sh, pad_h)  # the same raster order as the portable kernel
+            return fast
     constants = [Constant(f"{name}_weights", "int8_t", w.data.reshape(-1)), *bias_constants]
-    constants += _per_channel_multipliers(name, _conv_scales(inp, w, out, oc))
+    constants += _per_channel_multipliers(name, scales)
     kernel = f"ep_depthwise_conv2d_{kind}" if depthwise else f"ep_conv2d_{kind}"
     code = (
         f"static const ep_conv_params {name}_params = {params};\n"
@@ -257,7 +273,42 @@ def _convolution(graph: Graph, op: Operator, depthwise: bool) -> Step:
     return Step(op, code, constants, macs=out.size * kh * kw * window, overlap=distance)
 
 
-def _transpose_conv(graph: Graph, op: Operator) -> Step:
+def _dsp_convolution(name, params, w, bias, scales, inp, out, depthwise, geometry) -> Step | None:
+    """The DSP kernel's step for a convolution it takes exactly, else None (see lower_dsp)."""
+    from edgepose.codegen import lower_dsp
+
+    n, _, _, c = _shape4(inp)
+    _, _, ow, oc = _shape4(out)
+    if n != 1 or geometry["groups"] != 1:
+        return None
+    if depthwise:
+        _, kh, kw, _ = w.shape
+        if geometry["multiplier"] != 1 or geometry["dilation"] != (1, 1) or kh > lower_dsp.MAX_KERNEL_ROWS:
+            return None
+        weights_k = w.data.reshape(kh * kw, c).T  # [c, K] for the requantization bounds
+    else:
+        weights_k = w.data.reshape(oc, -1)
+    rq = lower_dsp.requantization(weights_k, bias, scales, -_zp(inp), _zp(out))
+    if rq is None:
+        return None
+    if depthwise:
+        weights16, rows, cp = lower_dsp.depthwise_constants(w.data, rq)
+        scratch = kh * ((ow - 1) * geometry["stride_w"] + kw) * cp * 2
+        kernel = "ep_depthwise_conv_dsp_s8"
+    else:
+        weights16, kp = lower_dsp.conv_constants(w.data, rq)
+        rows, scratch, kernel = rq, 4 * kp, "ep_conv_dsp_s8"
+    constants = [Constant(f"{name}_weights16", "int16_t", weights16.reshape(-1)),
+                 Constant(f"{name}_rq", "int32_t", rows.reshape(-1))]  # fmt: skip
+    code = (
+        f"static const ep_conv_params {name}_params = {params};\n"
+        f"{kernel}(&{name}_params, {{T{inp.index}}}, {name}_weights16, (const ep_rq *){name}_rq, "
+        f"(int16_t *){{SCRATCH}}, {{T{out.index}}});"
+    )
+    return Step(None, code, constants, scratch_bytes=scratch)
+
+
+def _transpose_conv(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
     inp, out = _t(graph, op, 2), _t(graph, op, 0, "output")
     _int8(inp, out)
     w = _weights(graph, op, 1)
@@ -284,7 +335,7 @@ def _transpose_conv(graph: Graph, op: Operator) -> Step:
     return Step(op, code, constants, scratch_bytes=4 * out.size, macs=inp.size * kh * kw * oc)
 
 
-def _fully_connected(graph: Graph, op: Operator) -> Step:
+def _fully_connected(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
     inp, out = _t(graph, op, 0), _t(graph, op, 0, "output")
     kind = _activations(inp, out)
     w = _weights(graph, op, 1)
@@ -308,7 +359,7 @@ def _fully_connected(graph: Graph, op: Operator) -> Step:
     return Step(op, code, constants, macs=out.size * depth)
 
 
-def _binary(graph: Graph, op: Operator) -> Step:
+def _binary(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
     a, b, out = _t(graph, op, 0), _t(graph, op, 1), _t(graph, op, 0, "output")
     kind = _activations(a, b, out) if op.kind == "ADD" else (_int8(a, b, out) or "s8")
     name = f"op{op.index}"
@@ -340,7 +391,7 @@ def _binary(graph: Graph, op: Operator) -> Step:
     return Step(op, code, overlap=overlap)
 
 
-def _pool(graph: Graph, op: Operator) -> Step:
+def _pool(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
     inp, out = _t(graph, op, 0), _t(graph, op, 0, "output")
     _int8(inp, out)
     _same_quantization(inp, out)
@@ -361,7 +412,7 @@ def _pool(graph: Graph, op: Operator) -> Step:
     return Step(op, code, overlap=_window_distance(inp, out, sh, _padding(o["padding"], sh, 1, h, kh)))
 
 
-def _mean(graph: Graph, op: Operator) -> Step:
+def _mean(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
     inp, axis, out = _t(graph, op, 0), _t(graph, op, 1), _t(graph, op, 0, "output")
     kind = _activations(inp, out)
     if len(inp.shape) != 4 or axis.data is None or sorted(int(a) % 4 for a in axis.data.reshape(-1)) != [1, 2]:
@@ -380,7 +431,7 @@ def _mean(graph: Graph, op: Operator) -> Step:
     return Step(op, code)
 
 
-def _concatenation(graph: Graph, op: Operator) -> Step:
+def _concatenation(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
     inputs = [graph.tensors[i] for i in op.inputs]
     out = _t(graph, op, 0, "output")
     _int8(out, *inputs)
@@ -401,7 +452,7 @@ def _concatenation(graph: Graph, op: Operator) -> Step:
     return Step(op, code)
 
 
-def _pad(graph: Graph, op: Operator) -> Step:
+def _pad(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
     inp, paddings, out = _t(graph, op, 0), _t(graph, op, 1), _t(graph, op, 0, "output")
     _int8(inp, out)
     _same_quantization(inp, out)
@@ -423,7 +474,7 @@ def _pad(graph: Graph, op: Operator) -> Step:
     return Step(op, code)
 
 
-def _resize(graph: Graph, op: Operator) -> Step:
+def _resize(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
     inp, out = _t(graph, op, 0), _t(graph, op, 0, "output")
     kind = _activations(inp, out) if op.kind == "RESIZE_NEAREST_NEIGHBOR" else (_int8(inp, out) or "s8")
     _same_quantization(inp, out)
@@ -437,7 +488,7 @@ def _resize(graph: Graph, op: Operator) -> Step:
     return Step(op, code)
 
 
-def _quantize(graph: Graph, op: Operator) -> Step:
+def _quantize(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
     inp, out = _t(graph, op, 0), _t(graph, op, 0, "output")
     if inp.dtype == "FLOAT32":
         kind = _activations(out)
@@ -459,7 +510,7 @@ def _quantize(graph: Graph, op: Operator) -> Step:
     return _lut_step(graph, op, table)
 
 
-def _dequantize(graph: Graph, op: Operator) -> Step:
+def _dequantize(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
     inp, out = _t(graph, op, 0), _t(graph, op, 0, "output")
     kind = _activations(inp)
     if out.dtype != "FLOAT32":
@@ -471,7 +522,7 @@ def _dequantize(graph: Graph, op: Operator) -> Step:
     return Step(op, code)
 
 
-def _relu(graph: Graph, op: Operator) -> Step:
+def _relu(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
     inp, out = _t(graph, op, 0), _t(graph, op, 0, "output")
     _int8(inp, out)
     multiplier, shift = fp.quantize_multiplier(_scale(inp) / _scale(out))

@@ -1,0 +1,68 @@
+"""What the DSP convolutions (``kernels/ep_conv_dsp.h``) need, prepared at build time.
+
+A generator knows every weight, so work a library does on every call is done here once: the input offset
+times the sum of the weights goes into the bias, TFLite's requantization becomes three constants per channel
+(``ep_rq``) whose arithmetic is proven exact for every accumulator the layer can produce, and the weights are
+widened to int16 in the order the kernels load them. A layer for which any of that does not hold returns
+``None`` and keeps the portable kernel, so choosing the DSP variant never changes a result.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgepose.codegen import fixedpoint as fp
+
+INT32_LIMIT = 2**31
+MAX_KERNEL_ROWS = 16  # the depthwise kernel's ring of rows is sized for this
+
+
+def sxtb16_order(values: np.ndarray) -> np.ndarray:
+    """Reorder the last axis (a multiple of 4) in groups of 4 as 0, 2, 1, 3: the order SXTB16 widens bytes in."""
+    shape = values.shape
+    grouped = values.reshape(*shape[:-1], shape[-1] // 4, 4)
+    return grouped[..., [0, 2, 1, 3]].reshape(shape)
+
+
+def requantization(
+    weights: np.ndarray, bias: np.ndarray | None, scales: np.ndarray, in_offset: int, out_offset: int
+) -> np.ndarray | None:
+    """``ep_rq`` rows ``(bias, multiplier, round, shift)`` per output channel, or None where the fast
+    arithmetic would differ from TFLite's for some reachable accumulator. ``weights``: ``[channels, K]``."""
+    weights = weights.astype(np.int64)
+    bias = np.zeros(len(weights), np.int64) if bias is None else bias.astype(np.int64)
+    rows = []
+    for w, b, real in zip(weights, bias, scales, strict=True):
+        multiplier, shift = fp.quantize_multiplier(float(real))
+        exponent = -shift
+        if multiplier == 0 or not 1 <= exponent <= 30:
+            return None  # a left shift or no shift: the portable kernel's general path
+        folded = int(b) + in_offset * int(w.sum())
+        bound = abs(folded) + 128 * int(np.abs(w).sum())  # |acc| for any int8 input
+        rounding = (1 << (exponent - 1)) + out_offset * (1 << exponent)
+        if 2 * bound >= INT32_LIMIT or bound + 1 + abs(rounding) >= INT32_LIMIT:
+            return None
+        rows.append((folded, multiplier, rounding, exponent))
+    return np.array(rows, np.int64).astype(np.int32)
+
+
+def conv_constants(weights: np.ndarray, rq: np.ndarray) -> tuple[np.ndarray, int]:
+    """CONV_2D weights ``[oc, kh, kw, ic]`` as the kernel reads them: int16 ``[oc, kp]`` in SXTB16 order, and kp."""
+    flat = weights.reshape(len(weights), -1).astype(np.int16)
+    kp = (flat.shape[1] + 3) // 4 * 4
+    padded = np.zeros((len(flat), kp), np.int16)
+    padded[:, : flat.shape[1]] = flat
+    return sxtb16_order(padded), kp
+
+
+def depthwise_constants(weights: np.ndarray, rq: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """DEPTHWISE_CONV_2D weights ``[1, kh, kw, c]`` as int16 ``[kh * kw, cp]`` in SXTB16 order, the ep_rq rows
+    padded to cp (the padding channels are computed and never stored), and cp."""
+    _, kh, kw, c = weights.shape
+    cp = (c + 3) // 4 * 4
+    padded = np.zeros((kh * kw, cp), np.int16)
+    padded[:, :c] = weights.reshape(kh * kw, c)
+    rows = np.zeros((cp, 4), np.int32)
+    rows[:, 3] = 1
+    rows[:c] = rq
+    return sxtb16_order(padded), rows, cp
