@@ -157,3 +157,10 @@ def test_targets_list_figures_agree_with_each_boards_description(edgepose):
             assert rows[board.name][column] == human_bytes(listed), (board.name, rows[board.name])
             checked += 1
     assert checked >= 10
+
+
+def test_the_kernel_variant_comes_from_the_core_and_a_missing_one_is_refused():
+    assert find_board("qemu-m7").kernels() == "dsp" and find_board("qemu-m7").kernels("portable") == "portable"
+    assert find_board("host").kernels() == "portable"
+    with pytest.raises(BoardError, match="cannot run the 'dsp' kernels"):
+        find_board("host").kernels("dsp")

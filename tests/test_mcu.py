@@ -55,6 +55,7 @@ def test_benchmark_on_an_emulated_board_matches_the_reference_byte_for_byte(edge
     check = report["output_check"]
     assert check["passed"] and check["outputs"][0]["identical"] == 1.0 and check["outputs"][0]["max_abs_diff"] == 0
     assert report["target"]["backend"] == "qemu" and report["runtime"]["name"] == "edgepose-c"
+    assert report["runtime"]["kernels"] == "dsp"  # every emulated core has the DSP extension: its kernels ran
     assert report["timer"]["emulated"].startswith("qemu -icount")
     instructions = report["latency"]
     assert (

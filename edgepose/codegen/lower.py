@@ -296,8 +296,8 @@ def _dsp_convolution(name, params, w, bias, scales, inp, out, depthwise, geometr
         scratch = kh * ((ow - 1) * geometry["stride_w"] + kw) * cp * 2
         kernel = "ep_depthwise_conv_dsp_s8"
     else:
-        weights16, kp = lower_dsp.conv_constants(w.data, rq)
-        rows, scratch, kernel = rq, 4 * kp, "ep_conv_dsp_s8"
+        weights16, kp = lower_dsp.conv_constants(w.data)
+        rows, scratch, kernel = rq, 5 * kp, "ep_conv_dsp_s8"
     constants = [Constant(f"{name}_weights16", "int16_t", weights16.reshape(-1)),
                  Constant(f"{name}_rq", "int32_t", rows.reshape(-1))]  # fmt: skip
     code = (

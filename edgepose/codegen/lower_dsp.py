@@ -46,22 +46,26 @@ def requantization(
     return np.array(rows, np.int64).astype(np.int32)
 
 
-def conv_constants(weights: np.ndarray, rq: np.ndarray) -> tuple[np.ndarray, int]:
-    """CONV_2D weights ``[oc, kh, kw, ic]`` as the kernel reads them: int16 ``[oc, kp]`` in SXTB16 order, and kp."""
+def conv_constants(weights: np.ndarray) -> tuple[np.ndarray, int]:
+    """CONV_2D weights ``[oc, kh, kw, ic]`` as the kernel reads them, and kp: int16 in SXTB16 order, K padded to
+    kp, channel pairs interleaved group by group (``[oc / 2][kp / 4][2][4]``), an odd last channel alone."""
     flat = weights.reshape(len(weights), -1).astype(np.int16)
-    kp = (flat.shape[1] + 3) // 4 * 4
-    padded = np.zeros((len(flat), kp), np.int16)
+    oc, kp = len(flat), (flat.shape[1] + 3) // 4 * 4
+    padded = np.zeros((oc, kp), np.int16)
     padded[:, : flat.shape[1]] = flat
-    return sxtb16_order(padded), kp
+    ordered = sxtb16_order(padded)
+    pairs = ordered[: oc // 2 * 2].reshape(oc // 2, 2, kp // 4, 4).transpose(0, 2, 1, 3)
+    return np.concatenate([pairs.reshape(-1), ordered[oc // 2 * 2 :].reshape(-1)]), kp
 
 
 def depthwise_constants(weights: np.ndarray, rq: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """DEPTHWISE_CONV_2D weights ``[1, kh, kw, c]`` as int16 ``[kh * kw, cp]`` in SXTB16 order, the ep_rq rows
-    padded to cp (the padding channels are computed and never stored), and cp."""
+    """DEPTHWISE_CONV_2D weights ``[1, kh, kw, c]`` as int16 ``[cp / 4][kh * kw][4]`` in SXTB16 order, the
+    ep_rq rows padded to cp (the padding channels are computed and never stored), and cp."""
     _, kh, kw, c = weights.shape
     cp = (c + 3) // 4 * 4
     padded = np.zeros((kh * kw, cp), np.int16)
     padded[:, :c] = weights.reshape(kh * kw, c)
+    padded = padded.reshape(kh * kw, cp // 4, 4).transpose(1, 0, 2).reshape(cp // 4, kh * kw * 4)
     rows = np.zeros((cp, 4), np.int32)
     rows[:, 3] = 1
     rows[:c] = rq

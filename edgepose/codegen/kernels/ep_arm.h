@@ -63,4 +63,12 @@ static inline uint32_t ep_load32(const void *p) {
     return v;
 }
 
+/* two consecutive words, 4-byte aligned: one LDRD on the M cores (little-endian: the first word is low) */
+static inline void ep_load2(const uint32_t *p, uint32_t *first, uint32_t *second) {
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    *first = (uint32_t)v;
+    *second = (uint32_t)(v >> 32);
+}
+
 #endif

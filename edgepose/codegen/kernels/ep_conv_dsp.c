@@ -1,18 +1,24 @@
-/* DSP convolutions; see ep_conv_dsp.h for what they compute and what the generator prepares. */
+/* DSP convolutions; see ep_conv_dsp.h for what they compute and what the generator prepares.
+ *
+ * The layouts serve the inner loops: there, every operand is one LDRD at an immediate offset from a pointer
+ * that only moves forward, and every instruction left is a load or an SMLAD (SMLABB/SMLATT in depthwise).
+ */
 #include "ep_conv_dsp.h"
 
 #include "ep_arm.h"
 
-/* position of value k inside its group of 4: 0, 2, 1, 3 (SXTB16's order) */
-#define EP_SLOT(k) (((k) & ~3) | (((k) & 1) << 1) | (((k) & 2) >> 1))
+#define EP_INLINE static inline __attribute__((always_inline))
 
-static inline int32_t requantize_rq(int32_t acc, const ep_rq *q) {
+/* position of value k inside its group of 4: 0, 2, 1, 3 (SXTB16's order) */
+#define EP_SLOT(k) ((((k) & 1) << 1) | (((k) & 2) >> 1))
+
+EP_INLINE int32_t requantize_rq(int32_t acc, const ep_rq *q) {
     const int32_t t = ep_smmulr((int32_t)((uint32_t)acc << 1), q->multiplier);
     return (t + (t >> 31) + q->round) >> q->shift;
 }
 
 /* clamp: SSAT alone when the range is the whole int8 range (`narrow` is a constant in each caller) */
-static inline int8_t clamp_rq(int32_t v, int narrow, int32_t lo, int32_t hi) {
+EP_INLINE int8_t clamp_rq(int32_t v, int narrow, int32_t lo, int32_t hi) {
     v = ep_ssat8(v);
     if (narrow) {
         v = v < lo ? lo : v;
@@ -21,113 +27,139 @@ static inline int8_t clamp_rq(int32_t v, int narrow, int32_t lo, int32_t hi) {
     return (int8_t)v;
 }
 
+/* n int8 values (n a multiple of 4) widened to int16 in SXTB16 order, in groups of 4 that are `stride`
+ * int16 apart: the layouts of both the GEMM's column pairs and the depthwise ring */
+EP_INLINE void widen(const int8_t *src, int32_t n, int32_t stride, int16_t *dst) {
+    for (int32_t k = 0; k < n; k += 4, dst += stride) {
+        const uint32_t v = ep_load32(src + k);
+        uint32_t *words = (uint32_t *)dst;
+        words[0] = ep_sxtb16(v);
+        words[1] = ep_sxtb16_odd(v);
+    }
+}
+
+/* the same for c values (any count) with zeros up to n */
+static void widen_tail(const int8_t *src, int32_t c, int32_t n, int32_t stride, int16_t *dst) {
+    const int32_t whole = c & ~3;
+    widen(src, whole, stride, dst);
+    dst += (whole / 4) * stride;
+    for (int32_t k = whole; k < n; k += 4, dst += stride) {
+        for (int32_t j = 0; j < 4; ++j) dst[EP_SLOT(j)] = (int16_t)(k + j < c ? src[k + j] : 0);
+    }
+}
+
+EP_INLINE void copy_bytes(const int8_t *src, int32_t n, int8_t *dst) {
+    int32_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const uint32_t v = ep_load32(src + i);
+        memcpy(dst + i, &v, 4);
+    }
+    for (; i < n; ++i) dst[i] = src[i];
+}
+
 /* ---------------------------------------------------------------------------------------------- conv */
 
-/* The input window of output pixel (oy, ox) as int16 values in SXTB16 order; padded taps hold the zero
- * point, the values past K hold 0. */
-static void im2col(const ep_conv_params *p, const int8_t *image, int32_t oy, int32_t ox, int32_t kp,
-                   int16_t *col) {
+/* Column j (0 or 1) of a pair: the input window of output pixel (oy, ox), widened into `pair`, where each
+ * group of 4 K values is followed by the other column's. Padded taps hold the zero point. */
+static void column(const ep_conv_params *p, const int8_t *image, int32_t oy, int32_t ox, int32_t kp, int8_t *window,
+                   int16_t *pair) {
     const int32_t c = p->in.c;
     if (p->kh == 1 && p->kw == 1 && p->pad_h == 0 && p->pad_w == 0) {
-        const int8_t *pixel = image + ((size_t)oy * p->stride_h * p->in.w + (size_t)ox * p->stride_w) * c;
-        uint32_t *words = (uint32_t *)col;
-        int32_t k = 0;
-        for (; k + 4 <= c; k += 4) {
-            const uint32_t v = ep_load32(pixel + k);
-            words[k / 2] = ep_sxtb16(v);
-            words[k / 2 + 1] = ep_sxtb16_odd(v);
-        }
-        for (; k < kp; ++k) col[EP_SLOT(k)] = (int16_t)(k < c ? pixel[k] : 0);
+        widen_tail(image + ((size_t)oy * p->stride_h * p->in.w + (size_t)ox * p->stride_w) * c, c, kp, 8, pair);
         return;
     }
-    const int16_t zero_point = (int16_t)-p->in_offset;
+    /* the window as int8 first (whole kernel rows are contiguous in NHWC), then widened 4 at a time */
+    const int8_t zero_point = (int8_t)-p->in_offset;
     const int32_t y0 = oy * p->stride_h - p->pad_h, x0 = ox * p->stride_w - p->pad_w;
-    int32_t k = 0;
+    int8_t *k = window;
     for (int32_t ky = 0; ky < p->kh; ++ky) {
         const int32_t y = y0 + ky * p->dil_h;
-        for (int32_t kx = 0; kx < p->kw; ++kx) {
+        const int8_t *row = image + (size_t)y * p->in.w * c;
+        if (y < 0 || y >= p->in.h) {
+            memset(k, zero_point, (size_t)p->kw * c);
+            k += p->kw * c;
+            continue;
+        }
+        if (p->dil_w == 1 && x0 >= 0 && x0 + p->kw <= p->in.w) {
+            copy_bytes(row + (size_t)x0 * c, p->kw * c, k);
+            k += p->kw * c;
+            continue;
+        }
+        for (int32_t kx = 0; kx < p->kw; ++kx, k += c) {
             const int32_t x = x0 + kx * p->dil_w;
-            if (y < 0 || y >= p->in.h || x < 0 || x >= p->in.w) {
-                for (int32_t ic = 0; ic < c; ++ic, ++k) col[EP_SLOT(k)] = zero_point;
-                continue;
+            if (x < 0 || x >= p->in.w) {
+                memset(k, zero_point, (size_t)c);
+            } else {
+                copy_bytes(row + (size_t)x * c, c, k);
             }
-            const int8_t *pixel = image + ((size_t)y * p->in.w + x) * c;
-            for (int32_t ic = 0; ic < c; ++ic, ++k) col[EP_SLOT(k)] = pixel[ic];
         }
     }
-    for (; k < kp; ++k) col[EP_SLOT(k)] = 0;
+    widen(window, kp, 8, pair);  /* the window's bytes past K stay 0 from the start */
 }
 
-/* two columns x every output channel, two channels at a time */
-static inline __attribute__((always_inline)) void gemm_two(const ep_conv_params *p, const int16_t *c0,
-                                                           const int16_t *c1, const int16_t *weights,
-                                                           const ep_rq *rq, int32_t kp, int narrow, int8_t *o0,
-                                                           int8_t *o1) {
-    const int32_t n = p->out.c;
+/* Two columns x every output channel, two channels at a time: 4 accumulators, per 4 K values 4 LDRD and
+ * 8 SMLAD. Weights of each channel pair are interleaved like the columns. */
+EP_INLINE void gemm(const ep_conv_params *p, const int16_t *pair, int32_t columns, const int16_t *weights,
+                    const ep_rq *rq, int32_t kp, int narrow, int8_t *o0) {
+    const int32_t n = p->out.c, lo = p->act_min, hi = p->act_max;  /* locals: int8 stores alias anything */
+    int8_t *o1 = o0 + n;
+    const uint32_t *w = (const uint32_t *)weights;
+    const uint32_t *end = (const uint32_t *)pair + kp;
     int32_t oc = 0;
-    for (; oc + 2 <= n; oc += 2) {
-        const uint32_t *w0 = (const uint32_t *)(weights + (size_t)oc * kp), *w1 = w0 + kp / 2;
-        const uint32_t *x0 = (const uint32_t *)c0, *x1 = (const uint32_t *)c1;
-        int32_t a00 = rq[oc].bias, a01 = a00, a10 = rq[oc + 1].bias, a11 = a10;
-        for (int32_t k = 0; k < kp; k += 4) {
-            const uint32_t p0 = x0[0], p1 = x0[1], q0 = x1[0], q1 = x1[1];
-            uint32_t u = w0[0], v = w0[1];
-            a00 = ep_smlad(p0, u, a00);
-            a01 = ep_smlad(q0, u, a01);
-            a00 = ep_smlad(p1, v, a00);
-            a01 = ep_smlad(q1, v, a01);
-            u = w1[0];
-            v = w1[1];
-            a10 = ep_smlad(p0, u, a10);
-            a11 = ep_smlad(q0, u, a11);
-            a10 = ep_smlad(p1, v, a10);
-            a11 = ep_smlad(q1, v, a11);
-            x0 += 2, x1 += 2, w0 += 2, w1 += 2;
+    for (; oc + 2 <= n; oc += 2, rq += 2) {
+        const uint32_t *x = (const uint32_t *)pair;
+        int32_t a00 = rq[0].bias, a01 = a00, a10 = rq[1].bias, a11 = a10;
+        do {
+            uint32_t x0a, x0b, x1a, x1b, wa, wb;
+            ep_load2(x, &x0a, &x0b);
+            ep_load2(x + 2, &x1a, &x1b);
+            ep_load2(w, &wa, &wb);
+            a00 = ep_smlad(x0a, wa, a00);
+            a00 = ep_smlad(x0b, wb, a00);
+            a01 = ep_smlad(x1a, wa, a01);
+            a01 = ep_smlad(x1b, wb, a01);
+            ep_load2(w + 2, &wa, &wb);
+            a10 = ep_smlad(x0a, wa, a10);
+            a10 = ep_smlad(x0b, wb, a10);
+            a11 = ep_smlad(x1a, wa, a11);
+            a11 = ep_smlad(x1b, wb, a11);
+            x += 4;
+            w += 4;
+        } while (x < end);
+        o0[oc] = clamp_rq(requantize_rq(a00, &rq[0]), narrow, lo, hi);
+        o0[oc + 1] = clamp_rq(requantize_rq(a10, &rq[1]), narrow, lo, hi);
+        if (columns == 2) {
+            o1[oc] = clamp_rq(requantize_rq(a01, &rq[0]), narrow, lo, hi);
+            o1[oc + 1] = clamp_rq(requantize_rq(a11, &rq[1]), narrow, lo, hi);
         }
-        o0[oc] = clamp_rq(requantize_rq(a00, &rq[oc]), narrow, p->act_min, p->act_max);
-        o1[oc] = clamp_rq(requantize_rq(a01, &rq[oc]), narrow, p->act_min, p->act_max);
-        o0[oc + 1] = clamp_rq(requantize_rq(a10, &rq[oc + 1]), narrow, p->act_min, p->act_max);
-        o1[oc + 1] = clamp_rq(requantize_rq(a11, &rq[oc + 1]), narrow, p->act_min, p->act_max);
     }
-    for (; oc < n; ++oc) {
-        const uint32_t *w0 = (const uint32_t *)(weights + (size_t)oc * kp);
-        const uint32_t *x0 = (const uint32_t *)c0, *x1 = (const uint32_t *)c1;
-        int32_t a0 = rq[oc].bias, a1 = a0;
-        for (int32_t k = 0; k < kp; k += 2, ++w0, ++x0, ++x1) {
-            a0 = ep_smlad(*x0, *w0, a0);
-            a1 = ep_smlad(*x1, *w0, a1);
-        }
-        o0[oc] = clamp_rq(requantize_rq(a0, &rq[oc]), narrow, p->act_min, p->act_max);
-        o1[oc] = clamp_rq(requantize_rq(a1, &rq[oc]), narrow, p->act_min, p->act_max);
+    if (oc < n) { /* the last, odd channel: its weights alone, 4 K values per 2 words */
+        const uint32_t *x = (const uint32_t *)pair;
+        int32_t a0 = rq[0].bias, a1 = a0;
+        do {
+            a0 = ep_smlad(x[0], w[0], a0);
+            a0 = ep_smlad(x[1], w[1], a0);
+            a1 = ep_smlad(x[2], w[0], a1);
+            a1 = ep_smlad(x[3], w[1], a1);
+            x += 4;
+            w += 2;
+        } while (x < end);
+        o0[oc] = clamp_rq(requantize_rq(a0, &rq[0]), narrow, lo, hi);
+        if (columns == 2) o1[oc] = clamp_rq(requantize_rq(a1, &rq[0]), narrow, lo, hi);
     }
 }
 
-static void gemm_one(const ep_conv_params *p, const int16_t *c0, const int16_t *weights, const ep_rq *rq,
-                     int32_t kp, int8_t *o0) {
-    for (int32_t oc = 0; oc < p->out.c; ++oc) {
-        const uint32_t *w0 = (const uint32_t *)(weights + (size_t)oc * kp), *x0 = (const uint32_t *)c0;
-        int32_t acc = rq[oc].bias;
-        for (int32_t k = 0; k < kp; k += 2) acc = ep_smlad(*x0++, *w0++, acc);
-        o0[oc] = clamp_rq(requantize_rq(acc, &rq[oc]), 1, p->act_min, p->act_max);
-    }
-}
-
-static inline __attribute__((always_inline)) void conv_dsp(const ep_conv_params *p, const int8_t *in,
-                                                           const int16_t *weights, const ep_rq *rq,
-                                                           int16_t *scratch, int narrow, int8_t *out) {
-    const int32_t kp = (p->kh * p->kw * p->in.c + 3) & ~3;
+EP_INLINE void conv_dsp(const ep_conv_params *p, const int8_t *in, const int16_t *weights, const ep_rq *rq,
+                        int16_t *scratch, int narrow, int8_t *out) {
+    const int32_t k_size = p->kh * p->kw * p->in.c, kp = (k_size + 3) & ~3;
     const int32_t pixels = p->out.h * p->out.w;
-    int16_t *c0 = scratch, *c1 = scratch + kp;
-    int32_t i = 0;
-    for (; i + 2 <= pixels; i += 2) {
-        im2col(p, in, i / p->out.w, i % p->out.w, kp, c0);
-        im2col(p, in, (i + 1) / p->out.w, (i + 1) % p->out.w, kp, c1);
-        int8_t *o0 = out + (size_t)i * p->out.c;
-        gemm_two(p, c0, c1, weights, rq, kp, narrow, o0, o0 + p->out.c);
-    }
-    if (i < pixels) {
-        im2col(p, in, i / p->out.w, i % p->out.w, kp, c0);
-        gemm_one(p, c0, weights, rq, kp, out + (size_t)i * p->out.c);
+    int8_t *window = (int8_t *)(scratch + 2 * kp);
+    memset(window + k_size, 0, (size_t)(kp - k_size));
+    for (int32_t i = 0; i < pixels; i += 2) {
+        const int32_t columns = i + 1 < pixels ? 2 : 1;
+        column(p, in, i / p->out.w, i % p->out.w, kp, window, scratch);
+        if (columns == 2) column(p, in, (i + 1) / p->out.w, (i + 1) % p->out.w, kp, window, scratch + 4);
+        gemm(p, scratch, columns, weights, rq, kp, narrow, out + (size_t)i * p->out.c);
     }
 }
 
@@ -142,69 +174,119 @@ void ep_conv_dsp_s8(const ep_conv_params *p, const int8_t *in, const int16_t *we
 
 /* ---------------------------------------------------------------------------------------------- depthwise */
 
-/* padded row py of the input, widened into `row` (wp pixels of cp int16, SXTB16 order in groups of 4) */
+/* Padded row py of the input, widened into `row`: group-major (all wp pixels of channels 0-3, then of 4-7...),
+ * so the taps of one kernel row are 8 bytes apart. */
 static void widen_row(const ep_conv_params *p, const int8_t *in, int32_t py, int32_t wp, int32_t cp, int16_t *row) {
     const int32_t c = p->in.c, y = py - p->pad_h;
-    const int16_t zero_point = (int16_t)-p->in_offset;
-    for (int32_t px = 0; px < wp; ++px, row += cp) {
+    const int8_t zero_point = (int8_t)-p->in_offset;
+    const int8_t pad[4] = {zero_point, zero_point, zero_point, zero_point};  /* padding channels too: weight 0 */
+    for (int32_t px = 0; px < wp; ++px) {
         const int32_t x = px - p->pad_w;
+        int16_t *dst = row + px * 4;
         if (y < 0 || y >= p->in.h || x < 0 || x >= p->in.w) {
-            for (int32_t k = 0; k < cp; ++k) row[EP_SLOT(k)] = (int16_t)(k < c ? zero_point : 0);
+            for (int32_t g = 0; g < cp; g += 4, dst += wp * 4) widen(pad, 4, 0, dst);
             continue;
         }
-        const int8_t *pixel = in + ((size_t)y * p->in.w + x) * c;
-        uint32_t *words = (uint32_t *)row;
-        int32_t k = 0;
-        for (; k + 4 <= c; k += 4) {
-            const uint32_t v = ep_load32(pixel + k);
-            words[k / 2] = ep_sxtb16(v);
-            words[k / 2 + 1] = ep_sxtb16_odd(v);
-        }
-        for (; k < cp; ++k) row[EP_SLOT(k)] = (int16_t)(k < c ? pixel[k] : 0);
+        widen_tail(in + ((size_t)y * p->in.w + x) * c, c, cp, wp * 4, dst);
     }
 }
 
-static inline __attribute__((always_inline)) void depthwise_dsp(const ep_conv_params *p, const int8_t *in,
-                                                                const int16_t *weights, const ep_rq *rq,
-                                                                int16_t *scratch, int narrow, int8_t *out) {
+/* One tap of four channels: an LDRD of inputs, an LDRD of weights (both at immediate offsets), 4 MACs. Word 0
+ * holds channels 0 and 2, word 1 channels 1 and 3. */
+#define EP_TAP(x, w, i, k)                                  \
+    do {                                                    \
+        uint32_t x0, x1, w0, w1;                            \
+        ep_load2((x) + 2 * (i), &x0, &x1);                  \
+        ep_load2((w) + 2 * (k), &w0, &w1);                  \
+        a0 = ep_smlabb(x0, w0, a0);                         \
+        a2 = ep_smlatt(x0, w0, a2);                         \
+        a1 = ep_smlabb(x1, w1, a1);                         \
+        a3 = ep_smlatt(x1, w1, a3);                         \
+    } while (0)
+
+/* Four channels of one output pixel: kh x kw taps. */
+EP_INLINE void depthwise_group(const uint32_t *const *rows, int32_t kh, int32_t kw, const uint32_t *w,
+                               int32_t *acc) {
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    for (int32_t ky = 0; ky < kh; ++ky) {
+        const uint32_t *x = rows[ky];
+        for (int32_t kx = 0; kx < kw; ++kx, x += 2, w += 2) EP_TAP(x, w, 0, 0);
+    }
+    acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
+}
+
+/* One group of four channels along a row of outputs, 3x3: the pose models' depthwise, written out so that
+ * every load is an LDRD at an immediate offset and everything stays in registers. */
+EP_INLINE void depthwise_3x3_group(const ep_conv_params *p, const uint32_t *r0, const uint32_t *r1,
+                                   const uint32_t *r2, const uint32_t *w, const ep_rq *q, int32_t left, int narrow,
+                                   int8_t *o) {
+    /* in locals: an int8 store may alias anything, so what is read through p would be read after every store */
+    const int32_t step = p->stride_w * 2, c = p->in.c, width = p->out.w, lo = p->act_min, hi = p->act_max;
+    for (int32_t ox = 0; ox < width; ++ox, o += c, r0 += step, r1 += step, r2 += step) {
+        int32_t a0 = q[0].bias, a1 = q[1].bias, a2 = q[2].bias, a3 = q[3].bias;
+        EP_TAP(r0, w, 0, 0);
+        EP_TAP(r0, w, 1, 1);
+        EP_TAP(r0, w, 2, 2);
+        EP_TAP(r1, w, 0, 3);
+        EP_TAP(r1, w, 1, 4);
+        EP_TAP(r1, w, 2, 5);
+        EP_TAP(r2, w, 0, 6);
+        EP_TAP(r2, w, 1, 7);
+        EP_TAP(r2, w, 2, 8);
+        o[0] = clamp_rq(requantize_rq(a0, &q[0]), narrow, lo, hi);
+        if (left > 1) o[1] = clamp_rq(requantize_rq(a1, &q[1]), narrow, lo, hi);
+        if (left > 2) o[2] = clamp_rq(requantize_rq(a2, &q[2]), narrow, lo, hi);
+        if (left > 3) o[3] = clamp_rq(requantize_rq(a3, &q[3]), narrow, lo, hi);
+    }
+}
+
+EP_INLINE void depthwise_dsp(const ep_conv_params *p, const int8_t *in, const int16_t *weights, const ep_rq *rq,
+                             int16_t *scratch, int narrow, int32_t kh, int32_t kw, int8_t *out) {
     const int32_t c = p->in.c, cp = (c + 3) & ~3;
-    const int32_t wp = (p->out.w - 1) * p->stride_w + p->kw;
-    const int32_t row_size = wp * cp;
+    const int32_t wp = (p->out.w - 1) * p->stride_w + kw;
+    const int32_t row_size = wp * cp, step = p->stride_w * 2;  /* step: words from one output's taps to the next */
     int32_t loaded[16];  /* padded row held by each ring slot; the generator limits kh to 16 */
-    for (int32_t s = 0; s < p->kh; ++s) loaded[s] = -1;
+    for (int32_t s = 0; s < kh; ++s) loaded[s] = -1;
     for (int32_t oy = 0; oy < p->out.h; ++oy) {
-        for (int32_t ky = 0; ky < p->kh; ++ky) {
-            const int32_t py = oy * p->stride_h + ky, slot = py % p->kh;
+        const uint32_t *rows[16];
+        for (int32_t ky = 0; ky < kh; ++ky) {
+            const int32_t py = oy * p->stride_h + ky, slot = py % kh;
+            int16_t *row = scratch + (size_t)slot * row_size;
             if (loaded[slot] != py) {
-                widen_row(p, in, py, wp, cp, scratch + (size_t)slot * row_size);
+                widen_row(p, in, py, wp, cp, row);
                 loaded[slot] = py;
             }
+            rows[ky] = (const uint32_t *)row;
         }
-        for (int32_t ox = 0; ox < p->out.w; ++ox) {
-            int8_t *o = out + ((size_t)oy * p->out.w + ox) * c;
+        int8_t *o_row = out + (size_t)oy * p->out.w * c;
+        if (kh == 3 && kw == 3) {
             for (int32_t g = 0; g < cp; g += 4) {
-                int32_t a0 = rq[g].bias, a1 = rq[g + 1].bias, a2 = rq[g + 2].bias, a3 = rq[g + 3].bias;
-                const uint32_t *w = (const uint32_t *)(weights + g);
-                for (int32_t ky = 0; ky < p->kh; ++ky) {
-                    const int32_t slot = (oy * p->stride_h + ky) % p->kh;
-                    const uint32_t *x = (const uint32_t *)(scratch + (size_t)slot * row_size +
-                                                           (size_t)ox * p->stride_w * cp + g);
-                    for (int32_t kx = 0; kx < p->kw; ++kx) {
-                        const uint32_t x0 = x[0], x1 = x[1], w0 = w[0], w1 = w[1];
-                        a0 = ep_smlabb(x0, w0, a0);
-                        a2 = ep_smlatt(x0, w0, a2);
-                        a1 = ep_smlabb(x1, w1, a1);
-                        a3 = ep_smlatt(x1, w1, a3);
-                        x += cp / 2;
-                        w += cp / 2;
-                    }
+                const size_t at = (size_t)g / 2 * wp;
+                depthwise_3x3_group(p, rows[0] + at, rows[1] + at, rows[2] + at,
+                                    (const uint32_t *)(weights + (size_t)g * 9), rq + g, c - g, narrow, o_row + g);
+            }
+            continue;
+        }
+        for (int32_t g = 0; g < cp; g += 4) {
+            const uint32_t *w = (const uint32_t *)(weights + (size_t)g * kh * kw);
+            const uint32_t *at[16];
+            for (int32_t ky = 0; ky < kh; ++ky) at[ky] = rows[ky] + (size_t)g / 2 * wp;
+            const ep_rq *q = rq + g;
+            const int32_t left = c - g;
+            int8_t *o = o_row + g;
+            for (int32_t ox = 0; ox < p->out.w; ++ox, o += c) {
+                int32_t acc[4] = {q[0].bias, q[1].bias, q[2].bias, q[3].bias};
+                depthwise_group(at, kh, kw, w, acc);
+                for (int32_t ky = 0; ky < kh; ++ky) at[ky] += step;
+                o[0] = clamp_rq(requantize_rq(acc[0], &q[0]), narrow, p->act_min, p->act_max);
+                if (left >= 4) {
+                    o[1] = clamp_rq(requantize_rq(acc[1], &q[1]), narrow, p->act_min, p->act_max);
+                    o[2] = clamp_rq(requantize_rq(acc[2], &q[2]), narrow, p->act_min, p->act_max);
+                    o[3] = clamp_rq(requantize_rq(acc[3], &q[3]), narrow, p->act_min, p->act_max);
+                } else {
+                    if (left > 1) o[1] = clamp_rq(requantize_rq(acc[1], &q[1]), narrow, p->act_min, p->act_max);
+                    if (left > 2) o[2] = clamp_rq(requantize_rq(acc[2], &q[2]), narrow, p->act_min, p->act_max);
                 }
-                /* rq and the outputs are in channel order; the accumulators a0..a3 hold channels g..g+3 */
-                const int32_t left = c - g;
-                o[g] = clamp_rq(requantize_rq(a0, &rq[g]), narrow, p->act_min, p->act_max);
-                if (left > 1) o[g + 1] = clamp_rq(requantize_rq(a1, &rq[g + 1]), narrow, p->act_min, p->act_max);
-                if (left > 2) o[g + 2] = clamp_rq(requantize_rq(a2, &rq[g + 2]), narrow, p->act_min, p->act_max);
-                if (left > 3) o[g + 3] = clamp_rq(requantize_rq(a3, &rq[g + 3]), narrow, p->act_min, p->act_max);
             }
         }
     }
@@ -212,9 +294,14 @@ static inline __attribute__((always_inline)) void depthwise_dsp(const ep_conv_pa
 
 void ep_depthwise_conv_dsp_s8(const ep_conv_params *p, const int8_t *in, const int16_t *weights, const ep_rq *rq,
                               int16_t *scratch, int8_t *out) {
-    if (p->act_min == -128 && p->act_max == 127) {
-        depthwise_dsp(p, in, weights, rq, scratch, 0, out);
+    const int narrow = !(p->act_min == -128 && p->act_max == 127);
+    if (p->kh == 3 && p->kw == 3) { /* the pose models' depthwise: taps unrolled */
+        if (narrow) {
+            depthwise_dsp(p, in, weights, rq, scratch, 1, 3, 3, out);
+        } else {
+            depthwise_dsp(p, in, weights, rq, scratch, 0, 3, 3, out);
+        }
     } else {
-        depthwise_dsp(p, in, weights, rq, scratch, 1, out);
+        depthwise_dsp(p, in, weights, rq, scratch, 1, p->kh, p->kw, out);
     }
 }

@@ -31,13 +31,15 @@ typedef struct {
 /* CONV_2D, groups 1, any kernel size, stride, dilation and padding.
  *
  * Output pixels are computed two at a time: each one's input window becomes a column of int16 values in
- * scratch (for 1x1 without padding: the pixel itself, widened with SXTB16), and the two columns meet the
- * weights two output channels at a time, 4 accumulators in registers.
+ * scratch (for 1x1 without padding: the pixel itself, widened with SXTB16), the two columns interleaved in
+ * groups of 4 values, and they meet the weights two output channels at a time, 4 accumulators in registers.
  *
- * weights: int16 [out.c][kp], kp = kh * kw * in.c rounded up to 4, zero-padded; within each group of 4 the
- *          values are stored in the order 0, 2, 1, 3 (the order SXTB16 widens bytes in).
+ * weights: int16, K = kh * kw * in.c zero-padded to kp (a multiple of 4), in groups of 4 values stored in
+ *          the order 0, 2, 1, 3 (the order SXTB16 widens bytes in); channels in pairs, interleaved group by
+ *          group ([out.c / 2][kp / 4][2][4]), then an odd last channel alone ([kp / 4][4]).
  * rq:      out.c entries.
- * scratch: 2 * kp int16 (4 * kp bytes). Padded taps hold the input zero point (the bias counts them). */
+ * scratch: 5 * kp bytes: the column pair (2 * kp int16) and the window as int8. Padded taps hold the input
+ *          zero point (the bias counts them). */
 void ep_conv_dsp_s8(const ep_conv_params *p, const int8_t *in, const int16_t *weights, const ep_rq *rq,
                     int16_t *scratch, int8_t *out);
 
@@ -47,8 +49,8 @@ void ep_conv_dsp_s8(const ep_conv_params *p, const int8_t *in, const int16_t *we
  * zero point in the padding (so no tap is ever skipped), each input row widened once. Channels go four at
  * a time, one product per SMLABB / SMLATT.
  *
- * weights: int16 [kh * kw][cp], cp = in.c rounded up to 4, zero-padded; within each group of 4 channels
- *          the order is 0, 2, 1, 3.
+ * weights: int16 [cp / 4][kh * kw][4], cp = in.c rounded up to 4, zero-padded: each group of 4 channels
+ *          taps together, the channels of a group in the order 0, 2, 1, 3.
  * rq:      cp entries.
  * scratch: kh * wp * cp int16, wp = (out.w - 1) * stride_w + kw: the padded width of a row. */
 void ep_depthwise_conv_dsp_s8(const ep_conv_params *p, const int8_t *in, const int16_t *weights, const ep_rq *rq,
