@@ -38,9 +38,15 @@ from edgepose.models.registry import model_info  # noqa: E402
 
 
 def int8_model(name: str, folder: Path, size: tuple[int, int] | None = None) -> Path:
+    model = build_model(name, size)
+    return full_int8(model, folder / f"{name}_{model.input_shape[1]}_int8.tflite")
+
+
+def full_int8(model, path: Path) -> Path:
+    """``model`` (Keras) as a full-integer .tflite with int8 input and output, calibrated on random inputs:
+    instruction counts and memory do not depend on the values."""
     import tensorflow as tf
 
-    model = build_model(name, size)
     shape = (1, *model.input_shape[1:])
     rng = np.random.default_rng(0)
     converter = tf.lite.TFLiteConverter.from_concrete_functions(
@@ -50,7 +56,6 @@ def int8_model(name: str, folder: Path, size: tuple[int, int] | None = None) -> 
     converter.representative_dataset = lambda: ([rng.uniform(-1, 1, shape).astype(np.float32)] for _ in range(8))
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = converter.inference_output_type = tf.int8
-    path = folder / f"{name}_{shape[1]}_int8.tflite"
     path.write_bytes(converter.convert())
     return path
 
@@ -71,21 +76,12 @@ CMSIS_NN = {"qemu-m7": 3, "qemu-m55": 4}  # index of the anchor column in LAYERS
 
 def layer_model(name: str, folder: Path) -> Path:
     import keras
-    import tensorflow as tf
 
     shape, build, _, _, _ = LAYERS[name]
     keras.utils.set_random_seed(0)
     inputs = keras.Input(shape)
     model = keras.Model(inputs, build(keras.layers)(inputs))
-    rng = np.random.default_rng(0)
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: ([rng.uniform(-1, 1, (1, *shape)).astype(np.float32)] for _ in range(8))
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = converter.inference_output_type = tf.int8
-    path = folder / (name.replace(" ", "_").replace(",", "").replace(">", "") + ".tflite")
-    path.write_bytes(converter.convert())
-    return path
+    return full_int8(model, folder / (name.replace(" ", "_").replace(",", "").replace(">", "") + ".tflite"))
 
 
 def measure(model: Path, board_name: str, folder: Path, kernels: str | None = None) -> dict:

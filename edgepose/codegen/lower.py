@@ -134,16 +134,6 @@ def _activations(*tensors: Tensor) -> str:
     return "s8"
 
 
-def _bias64(graph: Graph, op: Operator, position: int, name: str) -> tuple[str, list[Constant]]:
-    """A 16x8 op's bias: int64, as TFLite's converter writes it (an int32 one would change the rounding)."""
-    if position >= len(op.inputs) or op.inputs[position] < 0:
-        return "0", []
-    b = graph.tensors[op.inputs[position]]
-    if not b.is_constant or b.dtype != "INT64":
-        raise Unsupported(f"bias '{b.name}' of a 16x8 op must be a constant int64 tensor, it is {b.dtype.lower()}")
-    return f"{name}_bias", [Constant(f"{name}_bias", "int64_t", b.data.reshape(-1).astype(np.int64))]
-
-
 def _scale(t: Tensor) -> float:
     return float(t.scale[0])
 
@@ -206,13 +196,16 @@ def _weights(graph: Graph, op: Operator, position: int) -> Tensor:
     return w
 
 
-def _bias(graph: Graph, op: Operator, position: int, name: str) -> tuple[str, list[Constant]]:
+def _bias(graph: Graph, op: Operator, position: int, name: str, kind: str = "s8") -> tuple[str, list[Constant]]:
+    """The C name of the bias (``0`` when there is none) and its constant: int32 for int8 ops; int64 for 16x8
+    (``kind`` s16) ones, as TFLite's converter writes them (an int32 one would change the rounding)."""
     if position >= len(op.inputs) or op.inputs[position] < 0:
         return "0", []
     b = graph.tensors[op.inputs[position]]
-    if not b.is_constant or b.dtype != "INT32":
-        raise Unsupported(f"bias '{b.name}' must be a constant int32 tensor, it is {b.dtype.lower()}")
-    return f"{name}_bias", [Constant(f"{name}_bias", "int32_t", b.data.reshape(-1))]
+    dtype, ctype, of = ("INT64", "int64_t", " of a 16x8 op") if kind == "s16" else ("INT32", "int32_t", "")
+    if not b.is_constant or b.dtype != dtype:
+        raise Unsupported(f"bias '{b.name}'{of} must be a constant {dtype.lower()} tensor, it is {b.dtype.lower()}")
+    return f"{name}_bias", [Constant(f"{name}_bias", ctype, b.data.reshape(-1).astype(np.dtype(ctype[:-2])))]
 
 
 # ---------------------------------------------------------------------------------------------- ops
@@ -246,21 +239,21 @@ def _convolution(graph: Graph, op: Operator, depthwise: bool, kernels: str = "po
     o = op.options
     sh, sw, dh, dw = o["strideH"], o["strideW"], o.get("dilationHFactor", 1), o.get("dilationWFactor", 1)
     pad_h, pad_w = _padding(o["padding"], sh, dh, h, kh), _padding(o["padding"], sw, dw, wd, kw)
-    bias, bias_constants = (_bias64 if kind == "s16" else _bias)(graph, op, 2, name)
+    bias, bias_constants = _bias(graph, op, 2, name, kind)
     act_min, act_max = _activation(op, out)
     params = (
         f"{{{_c_shape(_shape4(inp))}, {_c_shape(_shape4(out))}, {kh}, {kw}, {sh}, {sw}, {dh}, {dw}, {pad_h}, "
         f"{pad_w}, {-_zp(inp)}, {_zp(out)}, {act_min}, {act_max}, {multiplier}, {groups}}}"
     )
     scales = _conv_scales(inp, w, out, oc)
+    macs, distance = out.size * kh * kw * window, _window_distance(inp, out, sh, pad_h)
     if kernels == "dsp" and kind == "s8":
-        bias_values = graph.tensors[op.inputs[2]].data if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
+        bias_values = bias_constants[0].values if bias_constants else None
         geometry = {"multiplier": multiplier, "groups": groups, "stride_w": sw, "dilation": (dh, dw)}
         fast = _dsp_convolution(name, params, w, bias_values, scales, inp, out, depthwise, geometry)
-        if fast is not None:
-            fast.op, fast.macs = op, out.size * kh * kw * window
-            fast.overlap = _window_distance(inp, out, sh, pad_h)  # the same raster order as the portable kernel
-            return fast
+        if fast is not None:  # the DSP kernels write in the portable kernel's raster order: the same overlap
+            code, constants, scratch = fast
+            return Step(op, code, constants, scratch_bytes=scratch, macs=macs, overlap=distance)
     constants = [Constant(f"{name}_weights", "int8_t", w.data.reshape(-1)), *bias_constants]
     constants += _per_channel_multipliers(name, scales)
     kernel = f"ep_depthwise_conv2d_{kind}" if depthwise else f"ep_conv2d_{kind}"
@@ -269,12 +262,12 @@ def _convolution(graph: Graph, op: Operator, depthwise: bool, kernels: str = "po
         f"{kernel}(&{name}_params, {{T{inp.index}}}, {name}_weights, {bias}, {name}_multiplier, "
         f"{name}_shift, {{T{out.index}}});"
     )
-    distance = _window_distance(inp, out, sh, pad_h)
-    return Step(op, code, constants, macs=out.size * kh * kw * window, overlap=distance)
+    return Step(op, code, constants, macs=macs, overlap=distance)
 
 
-def _dsp_convolution(name, params, w, bias, scales, inp, out, depthwise, geometry) -> Step | None:
-    """The DSP kernel's step for a convolution it takes exactly, else None (see lower_dsp)."""
+def _dsp_convolution(name, params, w, bias, scales, inp, out, depthwise, geometry):
+    """``(code, constants, scratch bytes)`` of the DSP kernel for a convolution it takes exactly, else None
+    (see lower_dsp)."""
     from edgepose.codegen import lower_dsp
 
     n, _, _, c = _shape4(inp)
@@ -305,7 +298,7 @@ def _dsp_convolution(name, params, w, bias, scales, inp, out, depthwise, geometr
         f"{kernel}(&{name}_params, {{T{inp.index}}}, {name}_weights16, (const ep_rq *){name}_rq, "
         f"(int16_t *){{SCRATCH}}, {{T{out.index}}});"
     )
-    return Step(None, code, constants, scratch_bytes=scratch)
+    return code, constants, scratch
 
 
 def _transpose_conv(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
@@ -341,7 +334,7 @@ def _fully_connected(graph: Graph, op: Operator, kernels: str = "portable") -> S
     w = _weights(graph, op, 1)
     name = f"op{op.index}"
     units, depth = w.shape
-    bias, bias_constants = (_bias64 if kind == "s16" else _bias)(graph, op, 2, name)
+    bias, bias_constants = _bias(graph, op, 2, name, kind)
     act_min, act_max = _activation(op, out)
     if w.per_channel:
         real = np.array([float(inp.scale[0]) * float(s) / float(out.scale[0]) for s in w.scale])
