@@ -124,6 +124,40 @@ def test_every_output_of_models_with_several_outputs_is_served_bit_exact(edgepos
         assert check["passed"]
 
 
+def _dsp_layers(x):
+    """Every shape path of the DSP kernels: im2col with K = 27, the 3x3 depthwise ring at stride 1 and 2 with a
+    partial channel group, a 5x5 depthwise, 1x1 with an odd channel count and an odd K, a strided 1x1."""
+    from keras import layers
+
+    x = layers.Conv2D(12, 3, strides=2, padding="same", activation="relu6")(x)
+    x = layers.DepthwiseConv2D(3, padding="same", activation="relu")(x)
+    x = layers.Conv2D(7, 1)(x)
+    x = layers.DepthwiseConv2D(3, strides=2, padding="same")(x)
+    x = layers.DepthwiseConv2D(5, activation="relu")(x)
+    return layers.Conv2D(5, 1, strides=2)(x)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board", ["qemu-m4", "qemu-m7", "qemu-m33", "qemu-m55"])
+def test_the_dsp_kernels_are_bit_exact_on_every_emulated_core(edgepose, board, tmp_path):
+    """The DSP kernels' assembly runs only on an Arm core: here, against tflite-micro, on each emulated one."""
+    from opmodels import int8_tflite
+
+    model = int8_tflite(tmp_path / "dsp_layers.tflite", _dsp_layers, (33, 29, 3), seed=7)
+    done = edgepose("compile", str(model), "--target", board, "--kernels", "dsp", "--no-firmware", "--out", "c")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "c" / "network" / "ep_network.c").read_text().count("_dsp_s8(") == 6
+    report_path = tmp_path / "report.json"
+    done = edgepose(
+        "benchmark", str(model), "--target", board, "--kernels", "dsp", "--runs", "2", "--warmup", "0",
+        "--out", str(report_path),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(report_path.read_text())
+    assert report["runtime"]["kernels"] == "dsp"
+    assert report["output_check"]["passed"] and report["output_check"]["outputs"][0]["identical"] == 1.0
+
+
 @pytest.mark.slow
 def test_a_16x8_model_runs_end_to_end_bit_exact_on_emulated_boards(edgepose, tmp_path):
     """quantization.activations=int16: quantize a Keras landmark model, then benchmark the 16x8 file on

@@ -14,6 +14,13 @@
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
 #include <arm_acle.h>
 
+/* 1 where a kernel's innermost block is written in Arm assembly (GCC's inline asm), 0 where its C twin runs */
+#if defined(__GNUC__)
+#define EP_DSP_ASM 1
+#else
+#define EP_DSP_ASM 0
+#endif
+
 /* two signed 16x16 products added to an accumulator: a.lo*b.lo + a.hi*b.hi + acc */
 static inline int32_t ep_smlad(uint32_t a, uint32_t b, int32_t acc) { return __smlad(a, b, acc); }
 /* bytes 0 and 2 sign-extended to two halfwords */
@@ -33,6 +40,8 @@ static inline int32_t ep_smmulr(int32_t a, int32_t b) {
 static inline int32_t ep_ssat8(int32_t x) { return __ssat(x, 8); }
 
 #else
+
+#define EP_DSP_ASM 0
 
 static inline int32_t ep_lo(uint32_t x) { return (int16_t)(x & 0xFFFFu); }
 static inline int32_t ep_hi(uint32_t x) { return (int16_t)(x >> 16); }

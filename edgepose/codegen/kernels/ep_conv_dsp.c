@@ -109,6 +109,30 @@ EP_INLINE void gemm(const ep_conv_params *p, const int16_t *pair, int32_t column
     for (; oc + 2 <= n; oc += 2, rq += 2) {
         const uint32_t *x = (const uint32_t *)pair;
         int32_t a00 = rq[0].bias, a01 = a00, a10 = rq[1].bias, a11 = a10;
+#if EP_DSP_ASM
+        /* 14 instructions per 16 MACs; assembly because GCC's register allocation spills this loop */
+        uint32_t x0a, x0b, x1a, x1b, wa, wb;
+        __asm__("1:\n\t"
+                "ldrd %[x0a], %[x0b], [%[x]], #8\n\t"
+                "ldrd %[x1a], %[x1b], [%[x]], #8\n\t"
+                "ldrd %[wa], %[wb], [%[w]], #8\n\t"
+                "smlad %[a00], %[x0a], %[wa], %[a00]\n\t"
+                "smlad %[a00], %[x0b], %[wb], %[a00]\n\t"
+                "smlad %[a01], %[x1a], %[wa], %[a01]\n\t"
+                "smlad %[a01], %[x1b], %[wb], %[a01]\n\t"
+                "ldrd %[wa], %[wb], [%[w]], #8\n\t"
+                "smlad %[a10], %[x0a], %[wa], %[a10]\n\t"
+                "smlad %[a10], %[x0b], %[wb], %[a10]\n\t"
+                "smlad %[a11], %[x1a], %[wa], %[a11]\n\t"
+                "smlad %[a11], %[x1b], %[wb], %[a11]\n\t"
+                "cmp %[x], %[end]\n\t"
+                "bne 1b"
+                : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [x] "+r"(x), [w] "+r"(w),
+                  [x0a] "=&r"(x0a), [x0b] "=&r"(x0b), [x1a] "=&r"(x1a), [x1b] "=&r"(x1b), [wa] "=&r"(wa),
+                  [wb] "=&r"(wb)
+                : [end] "r"(end)
+                : "cc", "memory");
+#else
         do {
             uint32_t x0a, x0b, x1a, x1b, wa, wb;
             ep_load2(x, &x0a, &x0b);
@@ -126,6 +150,7 @@ EP_INLINE void gemm(const ep_conv_params *p, const int16_t *pair, int32_t column
             x += 4;
             w += 4;
         } while (x < end);
+#endif
         o0[oc] = clamp_rq(requantize_rq(a00, &rq[0]), narrow, lo, hi);
         o0[oc + 1] = clamp_rq(requantize_rq(a10, &rq[1]), narrow, lo, hi);
         if (columns == 2) {
@@ -224,6 +249,26 @@ EP_INLINE void depthwise_3x3_group(const ep_conv_params *p, const uint32_t *r0, 
     const int32_t step = p->stride_w * 2, c = p->in.c, width = p->out.w, lo = p->act_min, hi = p->act_max;
     for (int32_t ox = 0; ox < width; ++ox, o += c, r0 += step, r1 += step, r2 += step) {
         int32_t a0 = q[0].bias, a1 = q[1].bias, a2 = q[2].bias, a3 = q[3].bias;
+#if EP_DSP_ASM
+        /* 54 instructions for 36 MACs; written in assembly because GCC schedules the loads of all nine taps
+         * first and then spills them (the same taps in C took three times as many instructions) */
+        uint32_t t0, t1, t2, t3;
+#define EP_TAP_ASM(row, tap, k)                                  \
+        "ldrd %[t0], %[t1], [%[" row "], #" #tap "]\n\t"           \
+        "ldrd %[t2], %[t3], [%[w], #" #k "]\n\t"                   \
+        "smlabb %[a0], %[t0], %[t2], %[a0]\n\t"                    \
+        "smlatt %[a2], %[t0], %[t2], %[a2]\n\t"                    \
+        "smlabb %[a1], %[t1], %[t3], %[a1]\n\t"                    \
+        "smlatt %[a3], %[t1], %[t3], %[a3]\n\t"
+        __asm__(EP_TAP_ASM("r0", 0, 0) EP_TAP_ASM("r0", 8, 8) EP_TAP_ASM("r0", 16, 16)
+                EP_TAP_ASM("r1", 0, 24) EP_TAP_ASM("r1", 8, 32) EP_TAP_ASM("r1", 16, 40)
+                EP_TAP_ASM("r2", 0, 48) EP_TAP_ASM("r2", 8, 56) EP_TAP_ASM("r2", 16, 64)
+                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3),
+                  [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3)
+                : [r0] "r"(r0), [r1] "r"(r1), [r2] "r"(r2), [w] "r"(w)
+                : "memory");
+#undef EP_TAP_ASM
+#else
         EP_TAP(r0, w, 0, 0);
         EP_TAP(r0, w, 1, 1);
         EP_TAP(r0, w, 2, 2);
@@ -233,6 +278,7 @@ EP_INLINE void depthwise_3x3_group(const ep_conv_params *p, const uint32_t *r0, 
         EP_TAP(r2, w, 0, 6);
         EP_TAP(r2, w, 1, 7);
         EP_TAP(r2, w, 2, 8);
+#endif
         o[0] = clamp_rq(requantize_rq(a0, &q[0]), narrow, lo, hi);
         if (left > 1) o[1] = clamp_rq(requantize_rq(a1, &q[1]), narrow, lo, hi);
         if (left > 2) o[2] = clamp_rq(requantize_rq(a2, &q[2]), narrow, lo, hi);
