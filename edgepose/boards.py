@@ -118,7 +118,8 @@ class Board(Section):
     @property
     def kernel_variants(self) -> list[str]:
         """The generated C's kernel variants this core runs, fastest last: from ``cpu.features``."""
-        return ["portable", "dsp"] if "dsp" in self.cpu.features else ["portable"]
+        features = self.cpu.features
+        return ["portable"] + (["dsp"] if "dsp" in features else []) + (["mve"] if "mve" in features else [])
 
     def kernels(self, asked: str | None = None) -> str:
         """The variant to compile with: ``asked`` if this core runs it, else the fastest one it runs."""

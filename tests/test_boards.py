@@ -161,6 +161,6 @@ def test_targets_list_figures_agree_with_each_boards_description(edgepose):
 
 def test_the_kernel_variant_comes_from_the_core_and_a_missing_one_is_refused():
     assert find_board("qemu-m7").kernels() == "dsp" and find_board("qemu-m7").kernels("portable") == "portable"
-    assert find_board("host").kernels() == "portable"
+    assert find_board("host").kernels() == "portable" and find_board("qemu-m55").kernels() == "mve"
     with pytest.raises(BoardError, match="cannot run the 'dsp' kernels"):
         find_board("host").kernels("dsp")

@@ -145,6 +145,16 @@ def test_the_dsp_kernels_are_bit_exact_with_tflite_micro(case, tmp_path):
     assert ("_dsp_s8(" in network) == eligible, network
 
 
+@pytest.mark.parametrize("case", sorted(name for name in DSP_CASES if name.startswith("conv_")))
+def test_the_helium_convolution_is_bit_exact_with_tflite_micro(case, tmp_path):
+    """The Helium variant's preparation and loops on the host (plain C there); its vector code runs on the
+    emulated Cortex-M55 in test_mcu."""
+    build, shape = DSP_CASES[case]
+    model = int8_tflite(tmp_path / f"{case}.tflite", build, shape, seed=len(case) + 1)
+    assert_bit_exact(model, tmp_path, kernels="mve")
+    assert ("ep_conv_mve_s8(" in (tmp_path / "c" / "ep_network.c").read_text()) == ("grouped" not in case)
+
+
 S16_CASES = [
     "conv_3x3_same_stride1_relu6", "conv_5x3_valid_stride2", "conv_dilation2", "conv_grouped", "conv_1x1_pointwise",
     "depthwise_3x3", "depthwise_stride2_multiplier2", "fully_connected", "add_with_relu", "add_broadcast",

@@ -55,7 +55,8 @@ def test_benchmark_on_an_emulated_board_matches_the_reference_byte_for_byte(edge
     check = report["output_check"]
     assert check["passed"] and check["outputs"][0]["identical"] == 1.0 and check["outputs"][0]["max_abs_diff"] == 0
     assert report["target"]["backend"] == "qemu" and report["runtime"]["name"] == "edgepose-c"
-    assert report["runtime"]["kernels"] == "dsp"  # every emulated core has the DSP extension: its kernels ran
+    # by default the fastest kernels the core runs: Helium on the M55, the DSP extension on the others
+    assert report["runtime"]["kernels"] == ("mve" if board == "qemu-m55" else "dsp")
     assert report["timer"]["emulated"].startswith("qemu -icount")
     instructions = report["latency"]
     assert (
@@ -138,23 +139,29 @@ def _dsp_layers(x):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("board", ["qemu-m4", "qemu-m7", "qemu-m33", "qemu-m55"])
-def test_the_dsp_kernels_are_bit_exact_on_every_emulated_core(edgepose, board, tmp_path):
-    """The DSP kernels' assembly runs only on an Arm core: here, against tflite-micro, on each emulated one."""
+@pytest.mark.parametrize(
+    ("board", "kernels"),
+    [("qemu-m4", "dsp"), ("qemu-m7", "dsp"), ("qemu-m33", "dsp"), ("qemu-m55", "dsp"), ("qemu-m55", "mve")],
+)
+def test_the_fast_kernels_are_bit_exact_on_every_emulated_core(edgepose, board, kernels, tmp_path):
+    """The DSP kernels' assembly and the Helium vector code run only on an Arm core: here, against tflite-micro,
+    on each emulated one."""
     from opmodels import int8_tflite
 
     model = int8_tflite(tmp_path / "dsp_layers.tflite", _dsp_layers, (33, 29, 3), seed=7)
-    done = edgepose("compile", str(model), "--target", board, "--kernels", "dsp", "--no-firmware", "--out", "c")
+    done = edgepose("compile", str(model), "--target", board, "--kernels", kernels, "--no-firmware", "--out", "c")
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "c" / "network" / "ep_network.c").read_text().count("_dsp_s8(") == 6
+    network = (tmp_path / "c" / "network" / "ep_network.c").read_text()
+    assert network.count("_dsp_s8(") + network.count("_mve_s8(") == 6
+    assert network.count("_mve_s8(") == (3 if kernels == "mve" else 0)  # the convolutions; depthwise: DSP
     report_path = tmp_path / "report.json"
     done = edgepose(
-        "benchmark", str(model), "--target", board, "--kernels", "dsp", "--runs", "2", "--warmup", "0",
+        "benchmark", str(model), "--target", board, "--kernels", kernels, "--runs", "2", "--warmup", "0",
         "--out", str(report_path),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     report = json.loads(report_path.read_text())
-    assert report["runtime"]["kernels"] == "dsp"
+    assert report["runtime"]["kernels"] == kernels
     assert report["output_check"]["passed"] and report["output_check"]["outputs"][0]["identical"] == 1.0
 
 

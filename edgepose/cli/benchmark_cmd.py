@@ -43,7 +43,7 @@ def benchmark(
     ),
     profile: bool = typer.Option(False, "--profile", help="Per-layer ticks, where the device can tell (MCUs)."),
     kernels: str = typer.Option(
-        "auto", "--kernels", "-k", help="Emulated boards: the generated C's kernels (auto, portable, dsp)."
+        "auto", "--kernels", "-k", help="Emulated boards: the generated C's kernels (auto, portable, dsp, mve)."
     ),
     config: Path | None = CONFIG_OPTION,
 ) -> None:

@@ -15,7 +15,7 @@ def compile_model(
     out: Path | None = typer.Option(None, "--out", "-o", help="Output folder (default build/<model>-<target>)."),
     firmware: bool = typer.Option(True, "--firmware/--no-firmware", help="Also link the benchmark firmware."),
     kernels: str = typer.Option(
-        "auto", "--kernels", "-k", help="Kernel variant: auto (the fastest the core runs), portable, dsp."
+        "auto", "--kernels", "-k", help="Kernel variant: auto (the fastest the core runs), portable, dsp, mve."
     ),
 ) -> None:
     """Generate portable C99 for MODEL (no interpreter, no heap) and link the benchmark firmware for TARGET."""

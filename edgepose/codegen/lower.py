@@ -71,12 +71,13 @@ class Step:
     macs: int = 0
 
 
-KERNEL_VARIANTS = ("portable", "dsp")
+KERNEL_VARIANTS = ("portable", "dsp", "mve")
 
 
 def lower(graph: Graph, lut_source=None, kernels: str = "portable") -> tuple[list[Step], list[str]]:
     """Steps for every operator, and one line per operator that could not be lowered. ``kernels`` is the
-    variant the core runs best (``portable`` anywhere; ``dsp``: the Arm DSP extension); an op without that
+    variant the core runs best (``portable`` anywhere; ``dsp``: the Arm DSP extension; ``mve``: Helium, whose
+    cores have the DSP extension too, so an op without a Helium kernel takes the DSP one); an op without that
     variant, or a layer it cannot take exactly, gets the portable kernel."""
     if kernels not in KERNEL_VARIANTS:
         raise ValueError(f"unknown kernel variant '{kernels}' (known: {', '.join(KERNEL_VARIANTS)})")
@@ -247,10 +248,11 @@ def _convolution(graph: Graph, op: Operator, depthwise: bool, kernels: str = "po
     )
     scales = _conv_scales(inp, w, out, oc)
     macs, distance = out.size * kh * kw * window, _window_distance(inp, out, sh, pad_h)
-    if kernels == "dsp" and kind == "s8":
+    if kernels in ("dsp", "mve") and kind == "s8":
         bias_values = bias_constants[0].values if bias_constants else None
         geometry = {"multiplier": multiplier, "groups": groups, "stride_w": sw, "dilation": (dh, dw)}
-        fast = _dsp_convolution(name, params, w, bias_values, scales, inp, out, depthwise, geometry)
+        helium = kernels == "mve" and not depthwise  # depthwise has no Helium kernel yet: the DSP one
+        fast = _dsp_convolution(name, params, w, bias_values, scales, inp, out, depthwise, geometry, helium)
         if fast is not None:  # the DSP kernels write in the portable kernel's raster order: the same overlap
             code, constants, scratch = fast
             return Step(op, code, constants, scratch_bytes=scratch, macs=macs, overlap=distance)
@@ -265,9 +267,9 @@ def _convolution(graph: Graph, op: Operator, depthwise: bool, kernels: str = "po
     return Step(op, code, constants, macs=macs, overlap=distance)
 
 
-def _dsp_convolution(name, params, w, bias, scales, inp, out, depthwise, geometry):
-    """``(code, constants, scratch bytes)`` of the DSP kernel for a convolution it takes exactly, else None
-    (see lower_dsp)."""
+def _dsp_convolution(name, params, w, bias, scales, inp, out, depthwise, geometry, helium=False):
+    """``(code, constants, scratch bytes)`` of the DSP kernel (``helium``: the Helium one) for a convolution it
+    takes exactly, else None (see lower_dsp)."""
     from edgepose.codegen import lower_dsp
 
     n, _, _, c = _shape4(inp)
@@ -284,19 +286,22 @@ def _dsp_convolution(name, params, w, bias, scales, inp, out, depthwise, geometr
     rq = lower_dsp.requantization(weights_k, bias, scales, -_zp(inp), _zp(out))
     if rq is None:
         return None
-    if depthwise:
-        weights16, rows, cp = lower_dsp.depthwise_constants(w.data, rq)
+    if helium:
+        weights, kp = lower_dsp.helium_conv_weights(w.data)
+        rows, scratch, kernel, ctype = rq, 2 * kp, "ep_conv_mve_s8", "int8_t"
+    elif depthwise:
+        weights, rows, cp = lower_dsp.depthwise_constants(w.data, rq)
         scratch = kh * ((ow - 1) * geometry["stride_w"] + kw) * cp * 2
-        kernel = "ep_depthwise_conv_dsp_s8"
+        kernel, ctype = "ep_depthwise_conv_dsp_s8", "int16_t"
     else:
-        weights16, kp = lower_dsp.conv_constants(w.data)
-        rows, scratch, kernel = rq, 5 * kp, "ep_conv_dsp_s8"
-    constants = [Constant(f"{name}_weights16", "int16_t", weights16.reshape(-1)),
+        weights, kp = lower_dsp.conv_constants(w.data)
+        rows, scratch, kernel, ctype = rq, 5 * kp, "ep_conv_dsp_s8", "int16_t"
+    constants = [Constant(f"{name}_weights", ctype, weights.reshape(-1)),
                  Constant(f"{name}_rq", "int32_t", rows.reshape(-1))]  # fmt: skip
     code = (
         f"static const ep_conv_params {name}_params = {params};\n"
-        f"{kernel}(&{name}_params, {{T{inp.index}}}, {name}_weights16, (const ep_rq *){name}_rq, "
-        f"(int16_t *){{SCRATCH}}, {{T{out.index}}});"
+        f"{kernel}(&{name}_params, {{T{inp.index}}}, {name}_weights, (const ep_rq *){name}_rq, "
+        f"({ctype} *){{SCRATCH}}, {{T{out.index}}});"
     )
     return code, constants, scratch
 

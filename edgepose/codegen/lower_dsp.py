@@ -1,4 +1,4 @@
-"""What the DSP convolutions (``kernels/ep_conv_dsp.h``) need, prepared at build time.
+"""What the DSP and Helium convolutions (``kernels/ep_conv_dsp.h``, ``ep_conv_mve.h``) need, prepared at build time.
 
 A generator knows every weight, so work a library does on every call is done here once: the input offset
 times the sum of the weights goes into the bias, TFLite's requantization becomes three constants per channel
@@ -56,6 +56,16 @@ def conv_constants(weights: np.ndarray) -> tuple[np.ndarray, int]:
     ordered = sxtb16_order(padded)
     pairs = ordered[: oc // 2 * 2].reshape(oc // 2, 2, kp // 4, 4).transpose(0, 2, 1, 3)
     return np.concatenate([pairs.reshape(-1), ordered[oc // 2 * 2 :].reshape(-1)]), kp
+
+
+def helium_conv_weights(weights: np.ndarray) -> tuple[np.ndarray, int]:
+    """CONV_2D weights ``[oc, kh, kw, ic]`` for the Helium kernel: int8 ``[oc, kp]``, K zero-padded to kp, a
+    multiple of 16 (one vector), and kp."""
+    flat = weights.reshape(len(weights), -1)
+    kp = (flat.shape[1] + 15) // 16 * 16
+    padded = np.zeros((len(flat), kp), np.int8)
+    padded[:, : flat.shape[1]] = flat
+    return padded, kp
 
 
 def depthwise_constants(weights: np.ndarray, rq: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:

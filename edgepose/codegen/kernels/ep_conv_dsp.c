@@ -7,25 +7,8 @@
 
 #include "ep_arm.h"
 
-#define EP_INLINE static inline __attribute__((always_inline))
-
 /* position of value k inside its group of 4: 0, 2, 1, 3 (SXTB16's order) */
 #define EP_SLOT(k) ((((k) & 1) << 1) | (((k) & 2) >> 1))
-
-EP_INLINE int32_t requantize_rq(int32_t acc, const ep_rq *q) {
-    const int32_t t = ep_smmulr((int32_t)((uint32_t)acc << 1), q->multiplier);
-    return (t + (t >> 31) + q->round) >> q->shift;
-}
-
-/* clamp: SSAT alone when the range is the whole int8 range (`narrow` is a constant in each caller) */
-EP_INLINE int8_t clamp_rq(int32_t v, int narrow, int32_t lo, int32_t hi) {
-    v = ep_ssat8(v);
-    if (narrow) {
-        v = v < lo ? lo : v;
-        v = v > hi ? hi : v;
-    }
-    return (int8_t)v;
-}
 
 /* n int8 values (n a multiple of 4) widened to int16 in SXTB16 order, in groups of 4 that are `stride`
  * int16 apart: the layouts of both the GEMM's column pairs and the depthwise ring */
@@ -48,15 +31,6 @@ static void widen_tail(const int8_t *src, int32_t c, int32_t n, int32_t stride, 
     }
 }
 
-EP_INLINE void copy_bytes(const int8_t *src, int32_t n, int8_t *dst) {
-    int32_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        const uint32_t v = ep_load32(src + i);
-        memcpy(dst + i, &v, 4);
-    }
-    for (; i < n; ++i) dst[i] = src[i];
-}
-
 /* ---------------------------------------------------------------------------------------------- conv */
 
 /* Column j (0 or 1) of a pair: the input window of output pixel (oy, ox), widened into `pair`, where each
@@ -68,32 +42,7 @@ static void column(const ep_conv_params *p, const int8_t *image, int32_t oy, int
         widen_tail(image + ((size_t)oy * p->stride_h * p->in.w + (size_t)ox * p->stride_w) * c, c, kp, 8, pair);
         return;
     }
-    /* the window as int8 first (whole kernel rows are contiguous in NHWC), then widened 4 at a time */
-    const int8_t zero_point = (int8_t)-p->in_offset;
-    const int32_t y0 = oy * p->stride_h - p->pad_h, x0 = ox * p->stride_w - p->pad_w;
-    int8_t *k = window;
-    for (int32_t ky = 0; ky < p->kh; ++ky) {
-        const int32_t y = y0 + ky * p->dil_h;
-        const int8_t *row = image + (size_t)y * p->in.w * c;
-        if (y < 0 || y >= p->in.h) {
-            memset(k, zero_point, (size_t)p->kw * c);
-            k += p->kw * c;
-            continue;
-        }
-        if (p->dil_w == 1 && x0 >= 0 && x0 + p->kw <= p->in.w) {
-            copy_bytes(row + (size_t)x0 * c, p->kw * c, k);
-            k += p->kw * c;
-            continue;
-        }
-        for (int32_t kx = 0; kx < p->kw; ++kx, k += c) {
-            const int32_t x = x0 + kx * p->dil_w;
-            if (x < 0 || x >= p->in.w) {
-                memset(k, zero_point, (size_t)c);
-            } else {
-                copy_bytes(row + (size_t)x * c, c, k);
-            }
-        }
-    }
+    ep_im2col_s8(p, image, oy, ox, window);  /* the window as int8 first, then widened 4 at a time */
     widen(window, kp, 8, pair);  /* the window's bytes past K stay 0 from the start */
 }
 
@@ -151,11 +100,11 @@ EP_INLINE void gemm(const ep_conv_params *p, const int16_t *pair, int32_t column
             w += 4;
         } while (x < end);
 #endif
-        o0[oc] = clamp_rq(requantize_rq(a00, &rq[0]), narrow, lo, hi);
-        o0[oc + 1] = clamp_rq(requantize_rq(a10, &rq[1]), narrow, lo, hi);
+        o0[oc] = ep_clamp_rq(ep_requantize_rq(a00, &rq[0]), narrow, lo, hi);
+        o0[oc + 1] = ep_clamp_rq(ep_requantize_rq(a10, &rq[1]), narrow, lo, hi);
         if (columns == 2) {
-            o1[oc] = clamp_rq(requantize_rq(a01, &rq[0]), narrow, lo, hi);
-            o1[oc + 1] = clamp_rq(requantize_rq(a11, &rq[1]), narrow, lo, hi);
+            o1[oc] = ep_clamp_rq(ep_requantize_rq(a01, &rq[0]), narrow, lo, hi);
+            o1[oc + 1] = ep_clamp_rq(ep_requantize_rq(a11, &rq[1]), narrow, lo, hi);
         }
     }
     if (oc < n) { /* the last, odd channel: its weights alone, 4 K values per 2 words */
@@ -169,8 +118,8 @@ EP_INLINE void gemm(const ep_conv_params *p, const int16_t *pair, int32_t column
             x += 4;
             w += 2;
         } while (x < end);
-        o0[oc] = clamp_rq(requantize_rq(a0, &rq[0]), narrow, lo, hi);
-        if (columns == 2) o1[oc] = clamp_rq(requantize_rq(a1, &rq[0]), narrow, lo, hi);
+        o0[oc] = ep_clamp_rq(ep_requantize_rq(a0, &rq[0]), narrow, lo, hi);
+        if (columns == 2) o1[oc] = ep_clamp_rq(ep_requantize_rq(a1, &rq[0]), narrow, lo, hi);
     }
 }
 
@@ -279,10 +228,10 @@ EP_INLINE void depthwise_3x3_group(const ep_conv_params *p, const uint32_t *r0, 
         EP_TAP(r2, w, 1, 7);
         EP_TAP(r2, w, 2, 8);
 #endif
-        o[0] = clamp_rq(requantize_rq(a0, &q[0]), narrow, lo, hi);
-        if (left > 1) o[1] = clamp_rq(requantize_rq(a1, &q[1]), narrow, lo, hi);
-        if (left > 2) o[2] = clamp_rq(requantize_rq(a2, &q[2]), narrow, lo, hi);
-        if (left > 3) o[3] = clamp_rq(requantize_rq(a3, &q[3]), narrow, lo, hi);
+        o[0] = ep_clamp_rq(ep_requantize_rq(a0, &q[0]), narrow, lo, hi);
+        if (left > 1) o[1] = ep_clamp_rq(ep_requantize_rq(a1, &q[1]), narrow, lo, hi);
+        if (left > 2) o[2] = ep_clamp_rq(ep_requantize_rq(a2, &q[2]), narrow, lo, hi);
+        if (left > 3) o[3] = ep_clamp_rq(ep_requantize_rq(a3, &q[3]), narrow, lo, hi);
     }
 }
 
@@ -324,14 +273,14 @@ EP_INLINE void depthwise_dsp(const ep_conv_params *p, const int8_t *in, const in
                 int32_t acc[4] = {q[0].bias, q[1].bias, q[2].bias, q[3].bias};
                 depthwise_group(at, kh, kw, w, acc);
                 for (int32_t ky = 0; ky < kh; ++ky) at[ky] += step;
-                o[0] = clamp_rq(requantize_rq(acc[0], &q[0]), narrow, p->act_min, p->act_max);
+                o[0] = ep_clamp_rq(ep_requantize_rq(acc[0], &q[0]), narrow, p->act_min, p->act_max);
                 if (left >= 4) {
-                    o[1] = clamp_rq(requantize_rq(acc[1], &q[1]), narrow, p->act_min, p->act_max);
-                    o[2] = clamp_rq(requantize_rq(acc[2], &q[2]), narrow, p->act_min, p->act_max);
-                    o[3] = clamp_rq(requantize_rq(acc[3], &q[3]), narrow, p->act_min, p->act_max);
+                    o[1] = ep_clamp_rq(ep_requantize_rq(acc[1], &q[1]), narrow, p->act_min, p->act_max);
+                    o[2] = ep_clamp_rq(ep_requantize_rq(acc[2], &q[2]), narrow, p->act_min, p->act_max);
+                    o[3] = ep_clamp_rq(ep_requantize_rq(acc[3], &q[3]), narrow, p->act_min, p->act_max);
                 } else {
-                    if (left > 1) o[1] = clamp_rq(requantize_rq(acc[1], &q[1]), narrow, p->act_min, p->act_max);
-                    if (left > 2) o[2] = clamp_rq(requantize_rq(acc[2], &q[2]), narrow, p->act_min, p->act_max);
+                    if (left > 1) o[1] = ep_clamp_rq(ep_requantize_rq(acc[1], &q[1]), narrow, p->act_min, p->act_max);
+                    if (left > 2) o[2] = ep_clamp_rq(ep_requantize_rq(acc[2], &q[2]), narrow, p->act_min, p->act_max);
                 }
             }
         }

@@ -13,20 +13,8 @@
 #include <stdint.h>
 
 #include "ep_kernels.h"
+#include "ep_rq.h"
 
-/* Requantization prepared at build time, one per output channel:
- *
- *   acc = bias + sum(w * x)                     x: the raw int8 input (bias holds input_offset * sum(w))
- *   t   = (2 * acc * multiplier + 2^31) >> 32   SMMULR: TFLite's SaturatingRoundingDoublingHighMul
- *   out = clamp((t + (t < 0 ? -1 : 0) + round) >> shift, act_min, act_max)
- *
- * with round = 2^(shift-1) + output_offset * 2^shift: TFLite's RoundingDivideByPOT (half away from zero)
- * and the output offset in one add. Equal to TFLite's arithmetic for every accumulator the layer can
- * produce, which the generator checks per channel (|2 acc| < 2^31, shift >= 1, no overflow in the add);
- * a layer where it does not hold keeps the portable kernel. */
-typedef struct {
-    int32_t bias, multiplier, round, shift;
-} ep_rq;
 
 /* CONV_2D, groups 1, any kernel size, stride, dilation and padding.
  *

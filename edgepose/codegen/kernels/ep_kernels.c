@@ -531,3 +531,39 @@ void ep_quantize_f32_s16(int32_t size, float scale, int32_t zero_point, const fl
 void ep_dequantize_s16_f32(int32_t size, double scale, int32_t zero_point, const int16_t *in, float *out) {
     for (int32_t i = 0; i < size; ++i) out[i] = (float)(scale * (in[i] - zero_point));
 }
+
+/* n bytes, whole words first: the windows' runs are short, a call to memcpy would cost more than the copy */
+static inline void copy_bytes(const int8_t *src, int32_t n, int8_t *dst) {
+    int32_t i = 0;
+    for (; i + 4 <= n; i += 4) memcpy(dst + i, src + i, 4);
+    for (; i < n; ++i) dst[i] = src[i];
+}
+
+void ep_im2col_s8(const ep_conv_params *p, const int8_t *image, int32_t oy, int32_t ox, int8_t *window) {
+    const int32_t c = p->in.c;
+    const int8_t zero_point = (int8_t)-p->in_offset;
+    const int32_t y0 = oy * p->stride_h - p->pad_h, x0 = ox * p->stride_w - p->pad_w;
+    int8_t *k = window;
+    for (int32_t ky = 0; ky < p->kh; ++ky) {
+        const int32_t y = y0 + ky * p->dil_h;
+        const int8_t *row = image + (size_t)y * p->in.w * c;
+        if (y < 0 || y >= p->in.h) {
+            memset(k, zero_point, (size_t)p->kw * c);
+            k += p->kw * c;
+            continue;
+        }
+        if (p->dil_w == 1 && x0 >= 0 && x0 + p->kw <= p->in.w) { /* a whole kernel row is contiguous in NHWC */
+            copy_bytes(row + (size_t)x0 * c, p->kw * c, k);
+            k += p->kw * c;
+            continue;
+        }
+        for (int32_t kx = 0; kx < p->kw; ++kx, k += c) {
+            const int32_t x = x0 + kx * p->dil_w;
+            if (x < 0 || x >= p->in.w) {
+                memset(k, zero_point, (size_t)c);
+            } else {
+                copy_bytes(row + (size_t)x * c, c, k);
+            }
+        }
+    }
+}

@@ -74,6 +74,9 @@ void ep_lut_s8(int32_t size, const int8_t *table, const int8_t *in, int8_t *out)
 void ep_quantize_f32_s8(int32_t size, float scale, int32_t zero_point, const float *in, int8_t *out);
 void ep_dequantize_s8_f32(int32_t size, double scale, int32_t zero_point, const int8_t *in, float *out);
 void ep_copy(int32_t bytes, const void *in, void *out);
+/* The input window of output pixel (oy, ox) of a convolution (groups 1): kh * kw * in.c int8 values in filter
+ * order, the input zero point at padded taps. */
+void ep_im2col_s8(const ep_conv_params *p, const int8_t *image, int32_t oy, int32_t ox, int8_t *window);
 
 /* 16x8: int16 activations with zero point 0, int8 weights, int64 bias (TFLite's 16x8 quantization). */
 int32_t ep_multiply_by_quantized_multiplier_64(int64_t x, int32_t multiplier, int32_t shift);
