@@ -145,14 +145,15 @@ def test_the_dsp_kernels_are_bit_exact_with_tflite_micro(case, tmp_path):
     assert ("_dsp_s8(" in network) == eligible, network
 
 
-@pytest.mark.parametrize("case", sorted(name for name in DSP_CASES if name.startswith("conv_")))
-def test_the_helium_convolution_is_bit_exact_with_tflite_micro(case, tmp_path):
+@pytest.mark.parametrize("case", sorted(name for name in DSP_CASES if name.startswith(("conv_", "depthwise_"))))
+def test_the_helium_convolutions_are_bit_exact_with_tflite_micro(case, tmp_path):
     """The Helium variant's preparation and loops on the host (plain C there); its vector code runs on the
     emulated Cortex-M55 in test_mcu."""
     build, shape = DSP_CASES[case]
     model = int8_tflite(tmp_path / f"{case}.tflite", build, shape, seed=len(case) + 1)
     assert_bit_exact(model, tmp_path, kernels="mve")
-    assert ("ep_conv_mve_s8(" in (tmp_path / "c" / "ep_network.c").read_text()) == ("grouped" not in case)
+    eligible = not any(word in case for word in ("grouped", "multiplier2", "dilation2_same"))
+    assert ("_mve_s8(" in (tmp_path / "c" / "ep_network.c").read_text()) == eligible
 
 
 S16_CASES = [

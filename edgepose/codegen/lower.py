@@ -251,7 +251,7 @@ def _convolution(graph: Graph, op: Operator, depthwise: bool, kernels: str = "po
     if kernels in ("dsp", "mve") and kind == "s8":
         bias_values = bias_constants[0].values if bias_constants else None
         geometry = {"multiplier": multiplier, "groups": groups, "stride_w": sw, "dilation": (dh, dw)}
-        helium = kernels == "mve" and not depthwise  # depthwise has no Helium kernel yet: the DSP one
+        helium = kernels == "mve"
         fast = _dsp_convolution(name, params, w, bias_values, scales, inp, out, depthwise, geometry, helium)
         if fast is not None:  # the DSP kernels write in the portable kernel's raster order: the same overlap
             code, constants, scratch = fast
@@ -286,22 +286,27 @@ def _dsp_convolution(name, params, w, bias, scales, inp, out, depthwise, geometr
     rq = lower_dsp.requantization(weights_k, bias, scales, -_zp(inp), _zp(out))
     if rq is None:
         return None
-    if helium:
+    if helium and depthwise:
+        weights, rows, cp = lower_dsp.helium_depthwise_constants(w.data, rq)
+        scratch = kh * ((ow - 1) * geometry["stride_w"] + kw) * cp
+        kernel, scratch_type = "ep_depthwise_conv_mve_s8", "int8_t"
+    elif helium:
         weights, kp = lower_dsp.helium_conv_weights(w.data)
-        rows, scratch, kernel, ctype = rq, 2 * kp, "ep_conv_mve_s8", "int8_t"
+        rows, scratch, kernel, scratch_type = rq, 2 * kp, "ep_conv_mve_s8", "int8_t"
     elif depthwise:
         weights, rows, cp = lower_dsp.depthwise_constants(w.data, rq)
         scratch = kh * ((ow - 1) * geometry["stride_w"] + kw) * cp * 2
-        kernel, ctype = "ep_depthwise_conv_dsp_s8", "int16_t"
+        kernel, scratch_type = "ep_depthwise_conv_dsp_s8", "int16_t"
     else:
         weights, kp = lower_dsp.conv_constants(w.data)
-        rows, scratch, kernel, ctype = rq, 5 * kp, "ep_conv_dsp_s8", "int16_t"
-    constants = [Constant(f"{name}_weights", ctype, weights.reshape(-1)),
+        rows, scratch, kernel, scratch_type = rq, 5 * kp, "ep_conv_dsp_s8", "int16_t"
+    constants = [Constant(f"{name}_weights", str(weights.dtype) + "_t", weights.reshape(-1)),
                  Constant(f"{name}_rq", "int32_t", rows.reshape(-1))]  # fmt: skip
+    rq_type = "const int32_t *" if helium and depthwise else "const ep_rq *"  # lanes: channel by channel
     code = (
         f"static const ep_conv_params {name}_params = {params};\n"
-        f"{kernel}(&{name}_params, {{T{inp.index}}}, {name}_weights, (const ep_rq *){name}_rq, "
-        f"({ctype} *){{SCRATCH}}, {{T{out.index}}});"
+        f"{kernel}(&{name}_params, {{T{inp.index}}}, {name}_weights, ({rq_type}){name}_rq, "
+        f"({scratch_type} *){{SCRATCH}}, {{T{out.index}}});"
     )
     return code, constants, scratch
 

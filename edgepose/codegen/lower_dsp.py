@@ -68,6 +68,21 @@ def helium_conv_weights(weights: np.ndarray) -> tuple[np.ndarray, int]:
     return padded, kp
 
 
+def helium_depthwise_constants(weights: np.ndarray, rq: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """DEPTHWISE_CONV_2D weights ``[1, kh, kw, c]`` for the Helium kernel: int32 ``[cp / 4, kh * kw, 4]`` (one
+    vector load per tap and 4 channels), the ep_rq columns as lanes ``[4, cp]`` (bias, multiplier, round, negated
+    shift: VSHL shifts right by a negative amount), and cp."""
+    _, kh, kw, c = weights.shape
+    cp = (c + 3) // 4 * 4
+    padded = np.zeros((kh * kw, cp), np.int32)
+    padded[:, :c] = weights.reshape(kh * kw, c)
+    padded = padded.reshape(kh * kw, cp // 4, 4).transpose(1, 0, 2)  # each group of 4 channels' taps together
+    lanes = np.zeros((4, cp), np.int32)
+    lanes[:, :c] = rq.T
+    lanes[3] = -lanes[3]
+    return padded, lanes, cp
+
+
 def depthwise_constants(weights: np.ndarray, rq: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """DEPTHWISE_CONV_2D weights ``[1, kh, kw, c]`` as int16 ``[cp / 4][kh * kw][4]`` in SXTB16 order, the
     ep_rq rows padded to cp (the padding channels are computed and never stored), and cp."""

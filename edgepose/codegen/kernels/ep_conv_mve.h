@@ -23,4 +23,16 @@
 void ep_conv_mve_s8(const ep_conv_params *p, const int8_t *in, const int8_t *weights, const ep_rq *rq,
                     int8_t *scratch, int8_t *out);
 
+/* DEPTHWISE_CONV_2D, depth multiplier 1, dilation 1, batch 1, any kernel size, stride and padding: channels in
+ * the four 32-bit lanes of a vector, one VMLA per tap, and the requantization of four channels at once
+ * (VQRDMULH is TFLite's SaturatingRoundingDoublingHighMul lane by lane). The kh input rows a row of outputs
+ * needs are kept in a ring in scratch, int8, group-major, the zero point in the padding.
+ *
+ * weights: int32 [cp / 4][kh * kw][4], cp = in.c rounded up to 4, zero-padded: each group of 4 channels' taps
+ *          together.
+ * rq:      int32 [4][cp]: the bias, multiplier and round of ep_rq and the negated shift, each channel in order.
+ * scratch: kh * wp * cp bytes, wp = (out.w - 1) * stride_w + kw. */
+void ep_depthwise_conv_mve_s8(const ep_conv_params *p, const int8_t *in, const int32_t *weights, const int32_t *rq,
+                              int8_t *scratch, int8_t *out);
+
 #endif
