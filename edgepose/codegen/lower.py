@@ -291,8 +291,8 @@ def _dsp_convolution(name, params, w, bias, scales, inp, out, depthwise, geometr
         scratch = kh * ((ow - 1) * geometry["stride_w"] + kw) * cp
         kernel, scratch_type = "ep_depthwise_conv_mve_s8", "int8_t"
     elif helium:
-        weights, kp = lower_dsp.helium_conv_weights(w.data)
-        rows, scratch, kernel, scratch_type = rq, 2 * kp, "ep_conv_mve_s8", "int8_t"
+        weights, rows, kp = lower_dsp.helium_conv_constants(w.data, rq)
+        scratch, kernel, scratch_type = kp, "ep_conv_mve_s8", "int8_t"
     elif depthwise:
         weights, rows, cp = lower_dsp.depthwise_constants(w.data, rq)
         scratch = kh * ((ow - 1) * geometry["stride_w"] + kw) * cp * 2
@@ -302,7 +302,7 @@ def _dsp_convolution(name, params, w, bias, scales, inp, out, depthwise, geometr
         rows, scratch, kernel, scratch_type = rq, 5 * kp, "ep_conv_dsp_s8", "int16_t"
     constants = [Constant(f"{name}_weights", str(weights.dtype) + "_t", weights.reshape(-1)),
                  Constant(f"{name}_rq", "int32_t", rows.reshape(-1))]  # fmt: skip
-    rq_type = "const int32_t *" if helium and depthwise else "const ep_rq *"  # lanes: channel by channel
+    rq_type = "const int32_t *" if helium else "const ep_rq *"  # Helium: the rows as lanes
     code = (
         f"static const ep_conv_params {name}_params = {params};\n"
         f"{kernel}(&{name}_params, {{T{inp.index}}}, {name}_weights, ({rq_type}){name}_rq, "

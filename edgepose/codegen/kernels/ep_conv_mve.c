@@ -6,45 +6,67 @@
 #if defined(__ARM_FEATURE_MVE) && __ARM_FEATURE_MVE
 #include <arm_mve.h>
 
-/* 16 K values of two columns and two channels: 4 loads and 4 VMLADAVA. The columns' last group is loaded under
- * a tail predicate (a 1x1 column is the input pixel itself, whose bytes end at K); the weights are zero there. */
-#define EP_GEMM_STEP(x0, x1, k)                                         \
-    do {                                                               \
-        const int8x16_t w0 = vldrbq_s8(wa + (k)), w1 = vldrbq_s8(wb + (k));    \
-        a00 = vmladavaq_s8(a00, x0, w0);                               \
-        a01 = vmladavaq_s8(a01, x1, w0);                               \
-        a10 = vmladavaq_s8(a10, x0, w1);                               \
-        a11 = vmladavaq_s8(a11, x1, w1);                               \
+/* Four channels' accumulators requantized at once and stored as 4 bytes (the first `left` of them): rq points at
+ * lane 0 of the [4][stride] bias / multiplier / round / negated shift arrays. VQRDMULH is TFLite's
+ * SaturatingRoundingDoublingHighMul lane by lane; VSHL by a negative amount shifts right, truncating, after the
+ * rounding was added. */
+EP_INLINE void store_lanes(int32x4_t acc, const int32_t *rq, int32_t stride, int32_t left, int32_t lo, int32_t hi,
+                           int8_t *o) {
+    int32x4_t t = vqrdmulhq_s32(vaddq_s32(acc, vldrwq_s32(rq)), vldrwq_s32(rq + stride));
+    t = vaddq_s32(vaddq_s32(t, vshrq_n_s32(t, 31)), vldrwq_s32(rq + 2 * stride));
+    t = vshlq_s32(t, vldrwq_s32(rq + 3 * stride));
+    t = vminq_s32(vmaxq_s32(t, vdupq_n_s32(lo)), vdupq_n_s32(hi));
+    if (left >= 4) {
+        vstrbq_s32(o, t);
+    } else {
+        vstrbq_p_s32(o, t, vctp32q((uint32_t)left));
+    }
+}
+
+/* 16 K values of one column and four channels: 5 loads and 4 VMLADAVA. The column's last group is loaded under a
+ * tail predicate (a 1x1 column is the input pixel itself, whose bytes end at K); the weights are zero there. */
+#define EP_GEMM_STEP(x, k)                                 \
+    do {                                                   \
+        a0 = vmladavaq_s8(a0, x, vldrbq_s8(w + (k)));      \
+        a1 = vmladavaq_s8(a1, x, vldrbq_s8(w + kp + (k))); \
+        a2 = vmladavaq_s8(a2, x, vldrbq_s8(w2 + (k)));     \
+        a3 = vmladavaq_s8(a3, x, vldrbq_s8(w2 + kp + (k))); \
     } while (0)
 
-EP_INLINE void dot4(const int8_t *c0, const int8_t *c1, const int8_t *wa, const int8_t *wb, int32_t k_size,
-                    int32_t *acc) {
-    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
-    int32_t k = 0;
-    for (; k + 16 <= k_size; k += 16) EP_GEMM_STEP(vldrbq_s8(c0 + k), vldrbq_s8(c1 + k), k);
-    if (k < k_size) {
-        const mve_pred16_t tail = vctp8q((uint32_t)(k_size - k));
-        EP_GEMM_STEP(vldrbq_z_s8(c0 + k, tail), vldrbq_z_s8(c1 + k, tail), k);
-    }
-    acc[0] = a00, acc[1] = a01, acc[2] = a10, acc[3] = a11;
+/* one column x four channels (weights [4][kp] from w), requantized and stored */
+EP_INLINE void gemm_lanes(const int8_t *col, const int8_t *w, int32_t k_size, int32_t kp, const int32_t *rq,
+                          int32_t stride, int32_t left, int32_t lo, int32_t hi, int8_t *o) {
+    const int8_t *w2 = w + 2 * kp;
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, k = 0;
+    for (; k + 16 <= k_size; k += 16) EP_GEMM_STEP(vldrbq_s8(col + k), k);
+    if (k < k_size) EP_GEMM_STEP(vldrbq_z_s8(col + k, vctp8q((uint32_t)(k_size - k))), k);
+    const int32x4_t acc = vsetq_lane_s32(a3, vsetq_lane_s32(a2, vsetq_lane_s32(a1, vdupq_n_s32(a0), 1), 2), 3);
+    store_lanes(acc, rq, stride, left, lo, hi, o);
 }
 
 #else
 
-/* the same sums in C, for the host and cores without Helium */
-EP_INLINE void dot4(const int8_t *c0, const int8_t *c1, const int8_t *wa, const int8_t *wb, int32_t k_size,
-                    int32_t *acc) {
-    for (int32_t k = 0; k < k_size; ++k) {
-        acc[0] += c0[k] * wa[k];
-        acc[1] += c1[k] * wa[k];
-        acc[2] += c0[k] * wb[k];
-        acc[3] += c1[k] * wb[k];
+/* the same arithmetic in C, for the host and cores without Helium */
+EP_INLINE void store_lanes_c(const int32_t *acc, const int32_t *rq, int32_t stride, int32_t left, int32_t lo,
+                             int32_t hi, int8_t *o) {
+    for (int32_t lane = 0; lane < 4 && lane < left; ++lane) {
+        const ep_rq q = {0, rq[stride + lane], rq[2 * stride + lane], -rq[3 * stride + lane]};
+        o[lane] = ep_clamp_rq(ep_requantize_rq(acc[lane] + rq[lane], &q), 1, lo, hi);
     }
+}
+
+EP_INLINE void gemm_lanes(const int8_t *col, const int8_t *w, int32_t k_size, int32_t kp, const int32_t *rq,
+                          int32_t stride, int32_t left, int32_t lo, int32_t hi, int8_t *o) {
+    int32_t acc[4] = {0, 0, 0, 0};
+    for (int32_t lane = 0; lane < 4; ++lane) {
+        for (int32_t k = 0; k < k_size; ++k) acc[lane] += col[k] * w[lane * kp + k];
+    }
+    store_lanes_c(acc, rq, stride, left, lo, hi, o);
 }
 
 #endif
 
-/* where column j of output pixel i starts: the input pixel itself for 1x1 without padding, else its window */
+/* where the column of output pixel i starts: the input pixel itself for 1x1 without padding, else its window */
 static const int8_t *column(const ep_conv_params *p, const int8_t *in, int32_t i, int8_t *window) {
     const int32_t oy = i / p->out.w, ox = i % p->out.w;
     if (p->kh == 1 && p->kw == 1 && p->pad_h == 0 && p->pad_w == 0) {
@@ -54,36 +76,17 @@ static const int8_t *column(const ep_conv_params *p, const int8_t *in, int32_t i
     return window;
 }
 
-EP_INLINE void conv_mve(const ep_conv_params *p, const int8_t *in, const int8_t *weights, const ep_rq *rq,
-                        int8_t *scratch, int narrow, int8_t *out) {
-    const int32_t k_size = p->kh * p->kw * p->in.c, kp = (k_size + 15) & ~15;
-    const int32_t pixels = p->out.h * p->out.w, n = p->out.c, lo = p->act_min, hi = p->act_max;
-    for (int32_t i = 0; i < pixels; i += 2) {
-        const int32_t columns = i + 1 < pixels ? 2 : 1;
-        const int8_t *c0 = column(p, in, i, scratch);
-        const int8_t *c1 = columns == 2 ? column(p, in, i + 1, scratch + kp) : c0;
-        int8_t *o0 = out + (size_t)i * n, *o1 = o0 + n;
-        for (int32_t oc = 0; oc < n; oc += 2) {
-            const int32_t pair = oc + 1 < n;
-            const int8_t *wa = weights + (size_t)oc * kp, *wb = pair ? wa + kp : wa;
-            int32_t acc[4] = {rq[oc].bias, rq[oc].bias, rq[oc + pair].bias, rq[oc + pair].bias};
-            dot4(c0, c1, wa, wb, k_size, acc);
-            o0[oc] = ep_clamp_rq(ep_requantize_rq(acc[0], &rq[oc]), narrow, lo, hi);
-            if (columns == 2) o1[oc] = ep_clamp_rq(ep_requantize_rq(acc[1], &rq[oc]), narrow, lo, hi);
-            if (pair) {
-                o0[oc + 1] = ep_clamp_rq(ep_requantize_rq(acc[2], &rq[oc + 1]), narrow, lo, hi);
-                if (columns == 2) o1[oc + 1] = ep_clamp_rq(ep_requantize_rq(acc[3], &rq[oc + 1]), narrow, lo, hi);
-            }
-        }
-    }
-}
-
-void ep_conv_mve_s8(const ep_conv_params *p, const int8_t *in, const int8_t *weights, const ep_rq *rq,
+void ep_conv_mve_s8(const ep_conv_params *p, const int8_t *in, const int8_t *weights, const int32_t *rq,
                     int8_t *scratch, int8_t *out) {
-    if (p->act_min == -128 && p->act_max == 127) {
-        conv_mve(p, in, weights, rq, scratch, 0, out);
-    } else {
-        conv_mve(p, in, weights, rq, scratch, 1, out);
+    const int32_t k_size = p->kh * p->kw * p->in.c, kp = (k_size + 15) & ~15;
+    const int32_t pixels = p->out.h * p->out.w, n = p->out.c, np = (n + 3) & ~3;
+    const int32_t lo = p->act_min, hi = p->act_max;
+    for (int32_t i = 0; i < pixels; ++i) {
+        const int8_t *col = column(p, in, i, scratch);
+        int8_t *o = out + (size_t)i * n;
+        for (int32_t oc = 0; oc < n; oc += 4) {
+            gemm_lanes(col, weights + (size_t)oc * kp, k_size, kp, rq + oc, np, n - oc, lo, hi, o + oc);
+        }
     }
 }
 
@@ -121,7 +124,7 @@ static void pad_row(const ep_conv_params *p, const int8_t *in, int32_t py, int32
  * the requantization of the four lanes at once */
 EP_INLINE void depthwise_lanes(const int8_t *const *at, int32_t kh, int32_t kw, int32_t cp, const int32_t *w,
                                const int32_t *rq, int32_t left, int32_t lo, int32_t hi, int8_t *o) {
-    int32x4_t acc = vldrwq_s32(rq);
+    int32x4_t acc = vdupq_n_s32(0);
     if (kh == 3 && kw == 3) {
         /* 36 instructions for 36 MACs; assembly because GCC hoists each tap's weight address out of the loop
          * over pixels and spills it, doubling the loads */
@@ -145,29 +148,20 @@ EP_INLINE void depthwise_lanes(const int8_t *const *at, int32_t kh, int32_t kw, 
             }
         }
     }
-    int32x4_t t = vqrdmulhq_s32(acc, vldrwq_s32(rq + cp));    /* SaturatingRoundingDoublingHighMul */
-    t = vaddq_s32(vaddq_s32(t, vshrq_n_s32(t, 31)), vldrwq_s32(rq + 2 * cp));
-    t = vshlq_s32(t, vldrwq_s32(rq + 3 * cp));                  /* right by the shift, rounding already added */
-    t = vminq_s32(vmaxq_s32(t, vdupq_n_s32(lo)), vdupq_n_s32(hi));
-    if (left >= 4) {
-        vstrbq_s32(o, t);
-    } else {
-        vstrbq_p_s32(o, t, vctp32q((uint32_t)left));
-    }
+    store_lanes(acc, rq, cp, left, lo, hi, o);
 }
 
 #else
 
 EP_INLINE void depthwise_lanes(const int8_t *const *at, int32_t kh, int32_t kw, int32_t cp, const int32_t *w,
                                const int32_t *rq, int32_t left, int32_t lo, int32_t hi, int8_t *o) {
-    for (int32_t lane = 0; lane < 4 && lane < left; ++lane) {
-        int32_t acc = rq[lane];
+    int32_t acc[4] = {0, 0, 0, 0};
+    for (int32_t lane = 0; lane < 4; ++lane) {
         for (int32_t ky = 0; ky < kh; ++ky) {
-            for (int32_t kx = 0; kx < kw; ++kx) acc += at[ky][kx * 4 + lane] * w[(ky * kw + kx) * 4 + lane];
+            for (int32_t kx = 0; kx < kw; ++kx) acc[lane] += at[ky][kx * 4 + lane] * w[(ky * kw + kx) * 4 + lane];
         }
-        const ep_rq q = {acc, rq[cp + lane], rq[2 * cp + lane], -rq[3 * cp + lane]};
-        o[lane] = ep_clamp_rq(ep_requantize_rq(acc, &q), 1, lo, hi);
     }
+    store_lanes_c(acc, rq, cp, left, lo, hi, o);
 }
 
 #endif

@@ -13,14 +13,14 @@
 #include "ep_conv_dsp.h"
 #include "ep_kernels.h"
 
-/* CONV_2D, groups 1, any kernel size, stride, dilation and padding: two output pixels at a time, each one's
- * input window a column of int8 values (for 1x1 without padding, the input pixel itself, read in place), meeting
- * the weights two output channels at a time.
+/* CONV_2D, groups 1, any kernel size, stride, dilation and padding: each output pixel's input window is a
+ * column of int8 values (for 1x1 without padding, the input pixel itself, read in place), meeting the weights
+ * four output channels at a time, whose four accumulators are requantized together in the lanes of a vector.
  *
- * weights: int8 [out.c][kp], kp = kh * kw * in.c rounded up to 16, zero-padded.
- * rq:      out.c entries (see ep_rq).
- * scratch: 2 * kp bytes: the two windows. Padded taps hold the input zero point (the bias counts them). */
-void ep_conv_mve_s8(const ep_conv_params *p, const int8_t *in, const int8_t *weights, const ep_rq *rq,
+ * weights: int8 [np][kp], kp = kh * kw * in.c rounded up to 16, np = out.c rounded up to 4, zero-padded.
+ * rq:      int32 [4][np]: the bias, multiplier and round of ep_rq and the negated shift, channel by channel.
+ * scratch: kp bytes: the window. Padded taps hold the input zero point (the bias counts them). */
+void ep_conv_mve_s8(const ep_conv_params *p, const int8_t *in, const int8_t *weights, const int32_t *rq,
                     int8_t *scratch, int8_t *out);
 
 /* DEPTHWISE_CONV_2D, depth multiplier 1, dilation 1, batch 1, any kernel size, stride and padding: channels in
