@@ -76,9 +76,9 @@ KERNEL_VARIANTS = ("portable", "dsp", "mve")
 
 def lower(graph: Graph, lut_source=None, kernels: str = "portable") -> tuple[list[Step], list[str]]:
     """Steps for every operator, and one line per operator that could not be lowered. ``kernels`` is the
-    variant the core runs best (``portable`` anywhere; ``dsp``: the Arm DSP extension; ``mve``: Helium, whose
-    cores have the DSP extension too, so an op without a Helium kernel takes the DSP one); an op without that
-    variant, or a layer it cannot take exactly, gets the portable kernel."""
+    variant the core runs best (``portable`` anywhere; ``dsp``: the Arm DSP extension; ``mve``: Helium); an op
+    without a kernel in that variant (today all but the convolutions), or a layer the variant cannot take
+    exactly, gets the portable kernel."""
     if kernels not in KERNEL_VARIANTS:
         raise ValueError(f"unknown kernel variant '{kernels}' (known: {', '.join(KERNEL_VARIANTS)})")
     steps, problems = [], []
