@@ -94,7 +94,7 @@ def measure(model: Path, board_name: str, folder: Path, kernels: str | None = No
     link = QemuLink(board, Path(compiled["firmware"]["elf"]))
     with link:
         report = benchmark(
-            Client(link, timeout=2.0), model, Target(board.name, "qemu", reference_runtime="tflite-micro"),
+            Client(link, timeout=30.0), model, Target(board.name, "qemu", reference_runtime="tflite-micro"),
             Settings(warmup=0, runs=1, timeout_s=600),
         )  # fmt: skip
     instructions = report["latency"]["p50"]  # an emulated board's latency is in instructions

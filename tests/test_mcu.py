@@ -165,6 +165,31 @@ def test_the_fast_kernels_are_bit_exact_on_every_emulated_core(edgepose, board, 
     assert report["output_check"]["passed"] and report["output_check"]["outputs"][0]["identical"] == 1.0
 
 
+def test_the_fastest_kernels_that_fit_are_chosen_and_a_named_variant_is_never_swapped(edgepose, tmp_path):
+    """The DSP kernels keep int16 weights in flash: on a board with room for the int8 ones only, auto falls back
+    to the portable kernels and says so; asked for dsp, compile refuses with the numbers."""
+    from opmodels import int8_tflite
+
+    def build(x):
+        from keras import layers
+
+        return layers.Conv2D(64, 3, padding="same")(x)
+
+    model = int8_tflite(tmp_path / "wide.tflite", build, (8, 8, 64), seed=2)  # 36,864 int8 weights
+    boards = tmp_path / "boards"
+    boards.mkdir()
+    text = (Path(__file__).parents[1] / "targets" / "qemu-m7.yaml").read_text()
+    (boards / "small-flash-m7.yaml").write_text(text.replace("size: 4M, note: ZBT SSRAM1", "size: 80K, note: ZBT"))
+    env = {"EDGEPOSE_BOARDS_PATH": str(boards)}
+    done = edgepose("compile", str(model), "--target", "small-flash-m7", "--out", "auto", env=env)
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "auto" / "compile_report.json").read_text())
+    assert report["kernels"] == "portable" and "dsp" in report["kernels_not_fitting"]
+    assert "the dsp kernels do not fit" in done.stderr
+    done = edgepose("compile", str(model), "--target", "small-flash-m7", "--kernels", "dsp", "--out", "d", env=env)
+    assert done.returncode == 2 and "does not fit small-flash-m7" in done.stderr
+
+
 @pytest.mark.slow
 def test_a_16x8_model_runs_end_to_end_bit_exact_on_emulated_boards(edgepose, tmp_path):
     """quantization.activations=int16: quantize a Keras landmark model, then benchmark the 16x8 file on

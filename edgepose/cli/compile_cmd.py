@@ -32,6 +32,8 @@ def compile_model(
     if report.get("ram_vs_tflm") is not None:
         rows.append(("RAM vs TFLite Micro", f"{report['ram_vs_tflm']:.2f}x"))
     console.out.print(console.table(f"{model.name} for {target}, {report['kernels']} kernels", ("what", "bytes"), rows))
+    for variant, reason in report.get("kernels_not_fitting", {}).items():
+        console.err.print(f"note: the {variant} kernels do not fit, so {report['kernels']} ones are used: {reason}")
     console.out.print(f"generated C: {out / 'network'}", soft_wrap=True)
     if report.get("firmware"):
         console.out.print(f"firmware: {report['firmware']['elf']}", soft_wrap=True)

@@ -26,11 +26,36 @@ def compile_for_board(
     if not board.is_mcu:
         raise BoardError(f"target '{target}' is a {board.backend} board: compile is for microcontrollers")
     _check_quantized(model)
-    variant = board.kernels(kernels)
-    step(f"generating C for {model.name} ({variant} kernels)")
-    compiled = generate(model, out / "network", check=lambda c: _check_fit(c, board, model), kernels=variant)
+    # auto: the fastest variant that fits; the fast ones keep wider weights in flash, so a model that fits with
+    # the portable kernels may not with them. A variant the user names is used or refused, never swapped.
+    chosen = kernels not in (None, "auto")
+    variants = [board.kernels(kernels)] if chosen else list(reversed(board.kernel_variants))
+    too_big = {}
+    for i, variant in enumerate(variants):
+        try:
+            report, build = _compile_variant(model, board, out, firmware, step, variant)
+            break
+        except BoardError as exc:
+            if i + 1 == len(variants):
+                raise
+            too_big[variant] = str(exc)
+            step(f"{variant} kernels do not fit {board.name}; trying {variants[i + 1]}")
+    report["kernels_not_fitting"] = too_big  # the faster variants passed over, and why
     step("measuring TFLite Micro's arena for the same model")
     tflm = tflm_arena_bytes(model)
+    report["tflm_arena_bytes"] = tflm
+    report["ram_vs_tflm"] = round(report["arena_bytes"] / tflm, 3) if tflm else None
+    if build is not None:
+        report["firmware"] = build.to_dict()
+        report["code_bytes"] = max(build.text - report["weights_bytes"], 0)  # text holds code and constants
+    write_json(out / REPORT, report)
+    return report
+
+
+def _compile_variant(model: Path, board, out: Path, firmware: bool, step, variant: str):
+    """The generated C with one kernel variant, and the firmware linked; raises BoardError when it does not fit."""
+    step(f"generating C for {model.name} ({variant} kernels)")
+    compiled = generate(model, out / "network", check=lambda c: _check_fit(c, board, model), kernels=variant)
     report = {
         "model": model.name,
         "target": board.name,
@@ -39,18 +64,15 @@ def compile_for_board(
         "macs": compiled.macs,
         "arena_bytes": compiled.arena_bytes,
         "weights_bytes": compiled.weights_bytes,
-        "tflm_arena_bytes": tflm,
-        "ram_vs_tflm": round(compiled.arena_bytes / tflm, 3) if tflm else None,
+        "tflm_arena_bytes": None,
+        "ram_vs_tflm": None,
         "firmware": None,
         "code_bytes": None,
     }
-    if firmware:
-        step(f"linking the benchmark firmware for {board.name}")
-        build = build_firmware(out / "network", model, board, out / "firmware")
-        report["firmware"] = build.to_dict()
-        report["code_bytes"] = max(build.text - compiled.weights_bytes, 0)  # text holds code and constants
-    write_json(out / REPORT, report)
-    return report
+    if not firmware:
+        return report, None
+    step(f"linking the benchmark firmware for {board.name}")
+    return report, build_firmware(out / "network", model, board, out / "firmware")
 
 
 def _check_quantized(model: Path) -> None:
