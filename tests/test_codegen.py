@@ -156,6 +156,25 @@ def test_the_helium_convolutions_are_bit_exact_with_tflite_micro(case, tmp_path)
     assert ("_mve_s8(" in (tmp_path / "c" / "ep_network.c").read_text()) == eligible
 
 
+ADD_CASES = {
+    "add_with_relu": OP_CASES["add_with_relu"],
+    "add_broadcast": OP_CASES["add_broadcast"],  # broadcast: the portable kernel
+    # the raw input on one side: every one of its 256 bytes through the table (1,536 random bytes per run)
+    "add_input_and_conv_relu6": (lambda x: L.ReLU(6.0)(L.Add()([x, L.Conv2D(8, 3, padding="same")(x)])), (8, 24, 8)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kernels", ["dsp", "mve"])
+@pytest.mark.parametrize("case", sorted(ADD_CASES))
+def test_the_fast_add_is_bit_exact_with_tflite_micro(case, kernels, tmp_path):
+    """The tabulated ADD of the fast variants (C on the host; test_mcu runs it on the emulated cores)."""
+    build, shape = ADD_CASES[case]
+    model = int8_tflite(tmp_path / f"{case}.tflite", build, shape, seed=len(case) + 3)
+    assert_bit_exact(model, tmp_path, kernels=kernels)
+    network = (tmp_path / "c" / "ep_network.c").read_text()
+    assert (f"ep_add_{kernels}_s8(" in network) == ("broadcast" not in case), network
+
+
 S16_CASES = [
     "conv_3x3_same_stride1_relu6", "conv_5x3_valid_stride2", "conv_dilation2", "conv_grouped", "conv_1x1_pointwise",
     "depthwise_3x3", "depthwise_stride2_multiplier2", "fully_connected", "add_with_relu", "add_broadcast",

@@ -126,13 +126,15 @@ def test_every_output_of_models_with_several_outputs_is_served_bit_exact(edgepos
 
 
 def _dsp_layers(x):
-    """Every shape path of the DSP kernels: im2col with K = 27, the 3x3 depthwise ring at stride 1 and 2 with a
-    partial channel group, a 5x5 depthwise, 1x1 with an odd channel count and an odd K, a strided 1x1."""
+    """Every shape path of the fast kernels: im2col with K = 27, the 3x3 depthwise ring at stride 1 and 2 with a
+    partial channel group, a 5x5 depthwise, 1x1 with an odd channel count and an odd K, a strided 1x1, and a
+    residual ADD over an element count that is not a multiple of 4 (17 x 15 x 7)."""
     from keras import layers
 
     x = layers.Conv2D(12, 3, strides=2, padding="same", activation="relu6")(x)
     x = layers.DepthwiseConv2D(3, padding="same", activation="relu")(x)
     x = layers.Conv2D(7, 1)(x)
+    x = layers.Add()([x, layers.DepthwiseConv2D(3, padding="same")(x)])
     x = layers.DepthwiseConv2D(3, strides=2, padding="same")(x)
     x = layers.DepthwiseConv2D(5, activation="relu")(x)
     return layers.Conv2D(5, 1, strides=2)(x)
@@ -152,8 +154,8 @@ def test_the_fast_kernels_are_bit_exact_on_every_emulated_core(edgepose, board, 
     done = edgepose("compile", str(model), "--target", board, "--kernels", kernels, "--no-firmware", "--out", "c")
     assert done.returncode == 0, done.stderr
     network = (tmp_path / "c" / "network" / "ep_network.c").read_text()
-    assert network.count("_dsp_s8(") + network.count("_mve_s8(") == 6
-    assert network.count("_mve_s8(") == (6 if kernels == "mve" else 0)
+    assert network.count("_dsp_s8(") + network.count("_mve_s8(") == 8 and "ep_add_s8(" not in network
+    assert network.count("_mve_s8(") == (8 if kernels == "mve" else 0)
     report_path = tmp_path / "report.json"
     done = edgepose(
         "benchmark", str(model), "--target", board, "--kernels", kernels, "--runs", "2", "--warmup", "0",

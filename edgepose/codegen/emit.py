@@ -25,7 +25,7 @@ from edgepose.codegen.planner import Plan, poison_ranges
 _C_TYPES = {"INT8": "int8_t", "FLOAT32": "float", "UINT8": "uint8_t", "INT16": "int16_t", "INT32": "int32_t"}
 KERNEL_FILES = (
     "ep_kernels.c", "ep_kernels.h", "ep_arm.h", "ep_rq.h", "ep_conv_dsp.c", "ep_conv_dsp.h", "ep_conv_mve.c",
-    "ep_conv_mve.h",
+    "ep_conv_mve.h", "ep_elementwise.c", "ep_elementwise.h",
 )  # fmt: skip
 
 
@@ -150,6 +150,7 @@ def _network(graph: Graph, steps: list[Step], plan: Plan) -> str:
             "",
             '#include "ep_conv_dsp.h"',
             '#include "ep_conv_mve.h"',
+            '#include "ep_elementwise.h"',
             '#include "ep_kernels.h"',
             '#include "ep_weights.h"',
             "",

@@ -385,12 +385,26 @@ def _binary(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
         f"{{{_c_shape(shapes[0])}, {_c_shape(shapes[1])}, {_c_shape(shapes[2])}, {-_zp(a)}, {-_zp(b)}, {_zp(out)}, "
         f"{m1}, {m2}, {mo}, {s1}, {s2}, {so_shift}, {left_shift}, {act_min}, {act_max}}}"
     )
+    overlap = {i: 0 for i, t in enumerate((a, b)) if t.shape == out.shape}
+    if op.kind == "ADD" and kind == "s8" and kernels in ("dsp", "mve") and shapes[0] == shapes[1] == shapes[2]:
+        from edgepose.codegen import lower_dsp
+
+        inputs = [(-_zp(a), m1, s1), (-_zp(b), m2, s2)]
+        fast = lower_dsp.add_constants(inputs, left_shift, mo, so_shift, _zp(out))
+        if fast is not None:
+            tables, rq = fast
+            constants = [Constant(f"{name}_tables", "int32_t", tables.reshape(-1)),
+                         Constant(f"{name}_rq", "int32_t", rq)]  # fmt: skip
+            code = (
+                f"ep_add_{kernels}_s8({out.size}, {name}_tables, (const ep_rq *){name}_rq, {act_min}, {act_max}, "
+                f"{{T{a.index}}}, {{T{b.index}}}, {{T{out.index}}});"
+            )
+            return Step(op, code, constants, overlap=overlap)
     kernel = f"ep_add_{kind}" if op.kind == "ADD" else "ep_mul_s8"
     code = (
         f"static const ep_binary_params {name}_params = {params};\n"
         f"{kernel}(&{name}_params, {{T{a.index}}}, {{T{b.index}}}, {{T{out.index}}});"
     )
-    overlap = {i: 0 for i, t in enumerate((a, b)) if t.shape == out.shape}
     return Step(op, code, overlap=overlap)
 
 

@@ -34,16 +34,47 @@ def requantization(
     rows = []
     for w, b, real in zip(weights, bias, scales, strict=True):
         multiplier, shift = fp.quantize_multiplier(float(real))
-        exponent = -shift
-        if multiplier == 0 or not 1 <= exponent <= 30:
-            return None  # a left shift or no shift: the portable kernel's general path
         folded = int(b) + in_offset * int(w.sum())
-        bound = abs(folded) + 128 * int(np.abs(w).sum())  # |acc| for any int8 input
-        rounding = (1 << (exponent - 1)) + out_offset * (1 << exponent)
-        if 2 * bound >= INT32_LIMIT or bound + 1 + abs(rounding) >= INT32_LIMIT:
+        row = rq_row(abs(folded) + 128 * int(np.abs(w).sum()), multiplier, shift, out_offset)  # |acc| for any input
+        if row is None:
             return None
-        rows.append((folded, multiplier, rounding, exponent))
+        rows.append((folded, *row[1:]))
     return np.array(rows, np.int64).astype(np.int32)
+
+
+def rq_row(bound: int, multiplier: int, shift: int, out_offset: int) -> tuple[int, int, int, int] | None:
+    """One ``ep_rq`` row (bias 0) for TFLite's ``MultiplyByQuantizedMultiplier(acc, multiplier, shift) +
+    out_offset``, or None unless it is exact for every ``|acc| <= bound``: a right shift of 1 to 30, and no
+    overflow in the doubled accumulator or in adding the rounding."""
+    exponent = -shift
+    if multiplier == 0 or not 1 <= exponent <= 30:
+        return None  # a left shift or no shift: the portable kernel's general path
+    rounding = (1 << (exponent - 1)) + out_offset * (1 << exponent)
+    if 2 * bound >= INT32_LIMIT or bound + 1 + abs(rounding) >= INT32_LIMIT:
+        return None
+    return 0, multiplier, rounding, exponent
+
+
+def add_constants(
+    inputs: list[tuple[int, int, int]], left_shift: int, out_multiplier: int, out_shift: int, out_offset: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The fast ADD's tables ``[2][256]`` (each input's rescaled value by its byte, as unsigned: TFLite's
+    ``MBQM((x + offset) << left_shift, multiplier, shift)``) and its ``ep_rq`` row, or None where the row would
+    not be exact for every sum of two table entries. ``inputs``: (offset, multiplier, shift) per input."""
+    values = np.arange(256, dtype=np.int64)
+    values = np.where(values > 127, values - 256, values)
+    tables = np.array(
+        [
+            [fp.multiply_by_quantized_multiplier((int(v) + offset) << left_shift, multiplier, shift) for v in values]
+            for offset, multiplier, shift in inputs
+        ],
+        np.int64,
+    )
+    bound = int(np.abs(tables).max(axis=1).sum())
+    row = rq_row(bound, out_multiplier, out_shift, out_offset)
+    if row is None:
+        return None
+    return tables.astype(np.int32), np.array(row, np.int32)
 
 
 def conv_constants(weights: np.ndarray) -> tuple[np.ndarray, int]:
