@@ -89,35 +89,37 @@ def conv_constants(weights: np.ndarray) -> tuple[np.ndarray, int]:
     return np.concatenate([pairs.reshape(-1), ordered[oc // 2 * 2 :].reshape(-1)]), kp
 
 
-def rq_lanes(rq: np.ndarray, count: int) -> np.ndarray:
-    """The ep_rq rows as the Helium kernels load them, four channels per vector: ``[4, count]`` (bias,
-    multiplier, round, negated shift: VSHL shifts right by a negative amount), zero past the real channels."""
-    lanes = np.zeros((4, count), np.int32)
-    lanes[:, : len(rq)] = rq.T
-    lanes[3] = -lanes[3]
-    return lanes
+def rq_blocks(rq: np.ndarray, count: int) -> np.ndarray:
+    """The ep_rq rows as the Helium kernels load them, one block of 16 int32 per four channels: ``[count / 4][4][4]``
+    (bias, multiplier, round and negated shift of the four channels: VSHL shifts right by a negative amount),
+    zero past the real channels."""
+    lanes = np.zeros((count, 4), np.int32)
+    lanes[: len(rq)] = rq
+    lanes[:, 3] = -lanes[:, 3]
+    return lanes.reshape(count // 4, 4, 4).transpose(0, 2, 1)
 
 
 def helium_conv_constants(weights: np.ndarray, rq: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """CONV_2D weights ``[oc, kh, kw, ic]`` for the Helium kernel: int8 ``[np, kp]``, K zero-padded to kp (a
-    multiple of 16: one vector) and the channels to np (a multiple of 4: one vector of accumulators); the ep_rq
-    rows as lanes; and kp."""
+    """CONV_2D weights ``[oc, kh, kw, ic]`` for the Helium kernel: int8 ``[np / 4][kp / 16][4][16]`` (K zero-padded
+    to kp, a multiple of 16: one vector; the channels to np, a multiple of 4: one vector of accumulators), each
+    block of four channels' 16-value chunks in the order the kernel loads them; the ep_rq blocks; and kp."""
     flat = weights.reshape(len(weights), -1)
     kp, count = (flat.shape[1] + 15) // 16 * 16, (len(flat) + 3) // 4 * 4
     padded = np.zeros((count, kp), np.int8)
     padded[: len(flat), : flat.shape[1]] = flat
-    return padded, rq_lanes(rq, count), kp
+    ordered = padded.reshape(count // 4, 4, kp // 16, 16).transpose(0, 2, 1, 3)
+    return ordered, rq_blocks(rq, count), kp
 
 
 def helium_depthwise_constants(weights: np.ndarray, rq: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """DEPTHWISE_CONV_2D weights ``[1, kh, kw, c]`` for the Helium kernel: int32 ``[cp / 4, kh * kw, 4]`` (one
-    vector load per tap and 4 channels), the ep_rq rows as lanes, and cp."""
+    vector load per tap and 4 channels), the ep_rq blocks, and cp."""
     _, kh, kw, c = weights.shape
     cp = (c + 3) // 4 * 4
     padded = np.zeros((kh * kw, cp), np.int32)
     padded[:, :c] = weights.reshape(kh * kw, c)
     padded = padded.reshape(kh * kw, cp // 4, 4).transpose(1, 0, 2)  # each group of 4 channels' taps together
-    return padded, rq_lanes(rq, cp), cp
+    return padded, rq_blocks(rq, cp), cp
 
 
 def depthwise_constants(weights: np.ndarray, rq: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
