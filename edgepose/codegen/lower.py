@@ -10,6 +10,7 @@ one, so the user sees every missing piece at once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,35 +18,6 @@ import numpy as np
 from edgepose.codegen import fixedpoint as fp
 from edgepose.codegen.graph import Graph, Operator, Tensor
 
-SUPPORTED_OPS = (
-    "ADD",
-    "AVERAGE_POOL_2D",
-    "CONCATENATION",
-    "CONV_2D",
-    "DEPTHWISE_CONV_2D",
-    "DEQUANTIZE",
-    "EXPAND_DIMS",
-    "FULLY_CONNECTED",
-    "HARD_SWISH",
-    "LOGISTIC",
-    "MAX_POOL_2D",
-    "MEAN",
-    "MUL",
-    "PAD",
-    "PADV2",
-    "QUANTIZE",
-    "RELU",
-    "RELU6",
-    "RELU_N1_TO_1",
-    "RESHAPE",
-    "RESIZE_BILINEAR",
-    "RESIZE_NEAREST_NEIGHBOR",
-    "SQUEEZE",
-    "TANH",
-    "TRANSPOSE_CONV",
-)
-LUT_OPS = ("HARD_SWISH", "LOGISTIC", "TANH")  # tables taken from the reference interpreter
-VIEW_OPS = ("RESHAPE", "SQUEEZE", "EXPAND_DIMS")
 _SAME, _VALID = 0, 1
 
 
@@ -74,6 +46,37 @@ class Step:
 KERNEL_VARIANTS = ("portable", "dsp", "mve")
 
 
+@dataclass(frozen=True)
+class OpLowering:
+    """How one TFLite op becomes a Step: ``lower(graph, op, kernels)`` (it picks the kernel of the variant or
+    falls back to the portable one), or a view (RESHAPE and kin: no code) or a table from the reference
+    interpreter (``lut``: elementwise int8 ops tabulated over their 256 inputs)."""
+
+    lower: Callable[[Graph, Operator, str], Step] | None = None
+    view: bool = False
+    lut: bool = False
+
+
+OPS: dict[str, OpLowering] = {}  # every op the code generator takes, registered next to its lowering below
+
+
+def registers(*kinds: str, view: bool = False, lut: bool = False):
+    """Register the decorated function as the lowering of ``kinds`` (one place per op: see OPS)."""
+
+    def register(function):
+        for kind in kinds:
+            OPS[kind] = OpLowering(function, view, lut)
+        return function
+
+    return register
+
+
+for _kind in ("RESHAPE", "SQUEEZE", "EXPAND_DIMS"):
+    OPS[_kind] = OpLowering(view=True)
+for _kind in ("HARD_SWISH", "TANH"):
+    OPS[_kind] = OpLowering(lut=True)  # int8 only: tabulated from the reference interpreter
+
+
 def lower(graph: Graph, lut_source=None, kernels: str = "portable") -> tuple[list[Step], list[str]]:
     """Steps for every operator, and one line per operator that could not be lowered. ``kernels`` is the
     variant the core runs best (``portable`` anywhere; ``dsp``: the Arm DSP extension; ``mve``: Helium); an op
@@ -91,16 +94,14 @@ def lower(graph: Graph, lut_source=None, kernels: str = "portable") -> tuple[lis
 
 
 def _lower_op(graph: Graph, op: Operator, lut_source, kernels: str = "portable") -> Step:
-    if op.kind not in SUPPORTED_OPS:
+    spec = OPS.get(op.kind)
+    if spec is None:
         raise Unsupported("not supported by the code generator")
-    if op.kind in VIEW_OPS:
+    if spec.view:
         return Step(op, "", view=True)
-    handler = _HANDLERS.get(op.kind)
-    if op.kind == "LOGISTIC" and graph.tensors[op.inputs[0]].dtype == "INT16":
-        return _logistic_s16(graph, op)
-    if op.kind in LUT_OPS:
+    if spec.lut and (spec.lower is None or graph.tensors[op.inputs[0]].dtype != "INT16"):
         return _lut_step(graph, op, _reference_table(graph, op, lut_source))
-    return handler(graph, op, kernels)
+    return spec.lower(graph, op, kernels)
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -212,10 +213,12 @@ def _bias(graph: Graph, op: Operator, position: int, name: str, kind: str = "s8"
 # ---------------------------------------------------------------------------------------------- ops
 
 
+@registers("CONV_2D")
 def _conv(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
     return _convolution(graph, op, depthwise=False, kernels=kernels)
 
 
+@registers("DEPTHWISE_CONV_2D")
 def _depthwise(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
     return _convolution(graph, op, depthwise=True, kernels=kernels)
 
@@ -311,6 +314,7 @@ def _dsp_convolution(name, params, w, bias, scales, inp, out, depthwise, geometr
     return code, constants, scratch
 
 
+@registers("TRANSPOSE_CONV")
 def _transpose_conv(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
     inp, out = _t(graph, op, 2), _t(graph, op, 0, "output")
     _int8(inp, out)
@@ -338,6 +342,7 @@ def _transpose_conv(graph: Graph, op: Operator, kernels: str = "portable") -> St
     return Step(op, code, constants, scratch_bytes=4 * out.size, macs=inp.size * kh * kw * oc)
 
 
+@registers("FULLY_CONNECTED")
 def _fully_connected(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
     inp, out = _t(graph, op, 0), _t(graph, op, 0, "output")
     kind = _activations(inp, out)
@@ -362,6 +367,7 @@ def _fully_connected(graph: Graph, op: Operator, kernels: str = "portable") -> S
     return Step(op, code, constants, macs=out.size * depth)
 
 
+@registers("ADD", "MUL")
 def _binary(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
     a, b, out = _t(graph, op, 0), _t(graph, op, 1), _t(graph, op, 0, "output")
     kind = _activations(a, b, out) if op.kind == "ADD" else (_int8(a, b, out) or "s8")
@@ -408,6 +414,7 @@ def _binary(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
     return Step(op, code, overlap=overlap)
 
 
+@registers("AVERAGE_POOL_2D", "MAX_POOL_2D")
 def _pool(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
     inp, out = _t(graph, op, 0), _t(graph, op, 0, "output")
     _int8(inp, out)
@@ -429,6 +436,7 @@ def _pool(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
     return Step(op, code, overlap=_window_distance(inp, out, sh, _padding(o["padding"], sh, 1, h, kh)))
 
 
+@registers("MEAN")
 def _mean(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
     inp, axis, out = _t(graph, op, 0), _t(graph, op, 1), _t(graph, op, 0, "output")
     kind = _activations(inp, out)
@@ -448,6 +456,7 @@ def _mean(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
     return Step(op, code)
 
 
+@registers("CONCATENATION")
 def _concatenation(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
     inputs = [graph.tensors[i] for i in op.inputs]
     out = _t(graph, op, 0, "output")
@@ -469,6 +478,7 @@ def _concatenation(graph: Graph, op: Operator, kernels: str = "portable") -> Ste
     return Step(op, code)
 
 
+@registers("PAD", "PADV2")
 def _pad(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
     inp, paddings, out = _t(graph, op, 0), _t(graph, op, 1), _t(graph, op, 0, "output")
     _int8(inp, out)
@@ -491,6 +501,7 @@ def _pad(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
     return Step(op, code)
 
 
+@registers("RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR")
 def _resize(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
     inp, out = _t(graph, op, 0), _t(graph, op, 0, "output")
     kind = _activations(inp, out) if op.kind == "RESIZE_NEAREST_NEIGHBOR" else (_int8(inp, out) or "s8")
@@ -505,6 +516,7 @@ def _resize(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
     return Step(op, code)
 
 
+@registers("QUANTIZE")
 def _quantize(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
     inp, out = _t(graph, op, 0), _t(graph, op, 0, "output")
     if inp.dtype == "FLOAT32":
@@ -527,6 +539,7 @@ def _quantize(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
     return _lut_step(graph, op, table)
 
 
+@registers("DEQUANTIZE")
 def _dequantize(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
     inp, out = _t(graph, op, 0), _t(graph, op, 0, "output")
     kind = _activations(inp)
@@ -539,6 +552,7 @@ def _dequantize(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
     return Step(op, code)
 
 
+@registers("RELU", "RELU6", "RELU_N1_TO_1")
 def _relu(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
     inp, out = _t(graph, op, 0), _t(graph, op, 0, "output")
     _int8(inp, out)
@@ -564,7 +578,8 @@ def _lut_step(graph: Graph, op: Operator, table) -> Step:
     return Step(op, code, [Constant(f"{name}_table", "int8_t", values)], overlap={0: 0})
 
 
-def _logistic_s16(graph: Graph, op: Operator) -> Step:
+@registers("LOGISTIC", lut=True)  # int8: a table; int16: the interpolated sigmoid below
+def _logistic_s16(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
     """int16 LOGISTIC: TFLite's interpolated sigmoid table (an int16 op has 65536 inputs: too many to tabulate)."""
     inp, out = _t(graph, op, 0), _t(graph, op, 0, "output")
     _activations(inp, out)
@@ -608,26 +623,3 @@ def _window_distance(inp: Tensor, out: Tensor, stride: int, pad: int) -> dict[in
 def _same_quantization(a: Tensor, b: Tensor) -> None:
     if _scale(a) != _scale(b) or _zp(a) != _zp(b):
         raise Unsupported(f"'{a.name}' and '{b.name}' must share scale and zero point (TFLite requires it)")
-
-
-_HANDLERS = {
-    "ADD": _binary,
-    "AVERAGE_POOL_2D": _pool,
-    "CONCATENATION": _concatenation,
-    "CONV_2D": _conv,
-    "DEPTHWISE_CONV_2D": _depthwise,
-    "DEQUANTIZE": _dequantize,
-    "FULLY_CONNECTED": _fully_connected,
-    "MAX_POOL_2D": _pool,
-    "MEAN": _mean,
-    "MUL": _binary,
-    "PAD": _pad,
-    "PADV2": _pad,
-    "QUANTIZE": _quantize,
-    "RELU": _relu,
-    "RELU6": _relu,
-    "RELU_N1_TO_1": _relu,
-    "RESIZE_BILINEAR": _resize,
-    "RESIZE_NEAREST_NEIGHBOR": _resize,
-    "TRANSPOSE_CONV": _transpose_conv,
-}
