@@ -60,12 +60,12 @@ class OpLowering:
 OPS: dict[str, OpLowering] = {}  # every op the code generator takes, registered next to its lowering below
 
 
-def registers(*kinds: str, view: bool = False, lut: bool = False):
+def registers(*kinds: str, lut: bool = False):
     """Register the decorated function as the lowering of ``kinds`` (one place per op: see OPS)."""
 
     def register(function):
         for kind in kinds:
-            OPS[kind] = OpLowering(function, view, lut)
+            OPS[kind] = OpLowering(function, lut=lut)
         return function
 
     return register

@@ -4,13 +4,13 @@
 #include <string.h>
 
 /* Where the column of output pixel i starts. A 1x1 convolution without padding reads the input pixel in place
- * when K is a whole number of vectors, else a copy in the window (the vector loads run past K); other shapes
- * gather their window (im2col). */
-static const int8_t *column(const ep_conv_params *p, const int8_t *in, int32_t i, int in_place, int8_t *window) {
+ * when K (its depth) is a whole number of vectors, else a copy in the window (the vector loads run past K); other
+ * shapes gather their window (im2col). */
+static const int8_t *column(const ep_conv_params *p, const int8_t *in, int32_t i, int8_t *window) {
     const int32_t oy = i / p->out.w, ox = i % p->out.w;
     if (p->kh == 1 && p->kw == 1 && p->pad_h == 0 && p->pad_w == 0) {
         const int8_t *pixel = in + ((size_t)oy * p->stride_h * p->in.w + (size_t)ox * p->stride_w) * p->in.c;
-        if (in_place) return pixel;
+        if ((p->in.c & 15) == 0) return pixel;
         memcpy(window, pixel, (size_t)p->in.c);
         return window;
     }
@@ -22,13 +22,10 @@ static const int8_t *column(const ep_conv_params *p, const int8_t *in, int32_t i
 #include <arm_mve.h>
 
 /* Four channels' accumulators requantized at once and stored as 4 bytes (the first `left` of them): rq points at
- * the channels' block of 16 int32 (bias, multiplier, round, negated shift, 4 lanes each). VQRDMULH is TFLite's
- * SaturatingRoundingDoublingHighMul lane by lane; VSHL by a negative amount shifts right, truncating, after the
- * rounding was added. */
+ * the channels' block of 16 int32 (bias, multiplier, round, negated shift, 4 lanes each). */
 EP_INLINE void store_lanes(int32x4_t acc, const int32_t *rq, int32_t left, int32_t lo, int32_t hi, int8_t *o) {
-    int32x4_t t = vqrdmulhq_s32(vaddq_s32(acc, vldrwq_s32(rq)), vldrwq_s32(rq + 4));
-    t = vaddq_s32(vaddq_s32(t, vshrq_n_s32(t, 31)), vldrwq_s32(rq + 8));
-    t = vshlq_s32(t, vldrwq_s32(rq + 12));
+    int32x4_t t = ep_requantize_lanes(vaddq_s32(acc, vldrwq_s32(rq)), vldrwq_s32(rq + 4), vldrwq_s32(rq + 8),
+                                      vldrwq_s32(rq + 12));
     t = vminq_s32(vmaxq_s32(t, vdupq_n_s32(lo)), vdupq_n_s32(hi));
     if (left >= 4) {
         vstrbq_s32(o, t);
@@ -90,9 +87,8 @@ void ep_conv_mve_s8(const ep_conv_params *p, const int8_t *in, const int8_t *wei
     const int32_t k_size = p->kh * p->kw * p->in.c, chunks = (k_size + 15) >> 4, n = p->out.c;
     const int32_t pixels = p->out.h * p->out.w, full = n >> 2;
     const int32x4_t lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max);
-    const int direct = p->kh == 1 && p->kw == 1 && p->pad_h == 0 && p->pad_w == 0;
     for (int32_t i = 0; i < pixels; ++i) {
-        const int8_t *col = column(p, in, i, direct && (k_size & 15) == 0, scratch);
+        const int8_t *col = column(p, in, i, scratch);
         const int8_t *w = weights;
         const int32_t *q = rq;
         int8_t *o = out + (size_t)i * n;
@@ -116,9 +112,8 @@ void ep_conv_mve_s8(const ep_conv_params *p, const int8_t *in, const int8_t *wei
                     int8_t *scratch, int8_t *out) {
     const int32_t k_size = p->kh * p->kw * p->in.c, chunks = (k_size + 15) >> 4, n = p->out.c;
     const int32_t pixels = p->out.h * p->out.w;
-    const int direct = p->kh == 1 && p->kw == 1 && p->pad_h == 0 && p->pad_w == 0;
     for (int32_t i = 0; i < pixels; ++i) {
-        const int8_t *col = column(p, in, i, direct && (k_size & 15) == 0, scratch);
+        const int8_t *col = column(p, in, i, scratch);
         for (int32_t oc = 0; oc < n; oc += 4) {
             const int8_t *w = weights + (size_t)oc * chunks * 16;
             int32_t acc[4] = {0, 0, 0, 0};
@@ -163,31 +158,14 @@ static void pad_row(const ep_conv_params *p, const int8_t *in, int32_t py, int32
 #if defined(__ARM_FEATURE_MVE) && __ARM_FEATURE_MVE
 
 /* four channels of one output pixel: a widening load, a load of the weights, a multiply and an add per tap, then
- * the requantization of the four lanes at once */
+ * the requantization of the four lanes at once (full 3x3 groups take depthwise_row_3x3 below) */
 EP_INLINE void depthwise_lanes(const int8_t *const *at, int32_t kh, int32_t kw, const int32_t *w,
                                const int32_t *rq, int32_t left, int32_t lo, int32_t hi, int8_t *o) {
     int32x4_t acc = vdupq_n_s32(0);
-    if (kh == 3 && kw == 3) {
-        /* 36 instructions for 36 MACs; assembly because GCC hoists each tap's weight address out of the loop
-         * over pixels and spills it, doubling the loads */
-#define EP_TAP_MVE(row, tap, k)                               \
-        "vldrb.s32 q0, [%[" row "], #" #tap "]\n\t"            \
-        "vldrw.32 q1, [%[w], #" #k "]\n\t"                     \
-        "vmul.i32 q0, q0, q1\n\t"                              \
-        "vadd.i32 %q[acc], %q[acc], q0\n\t"
-        __asm__(EP_TAP_MVE("r0", 0, 0) EP_TAP_MVE("r0", 4, 16) EP_TAP_MVE("r0", 8, 32)
-                EP_TAP_MVE("r1", 0, 48) EP_TAP_MVE("r1", 4, 64) EP_TAP_MVE("r1", 8, 80)
-                EP_TAP_MVE("r2", 0, 96) EP_TAP_MVE("r2", 4, 112) EP_TAP_MVE("r2", 8, 128)
-                : [acc] "+w"(acc)
-                : [r0] "l"(at[0]), [r1] "l"(at[1]), [r2] "l"(at[2]), [w] "r"(w)
-                : "q0", "q1", "memory");
-#undef EP_TAP_MVE
-    } else {
-        for (int32_t ky = 0; ky < kh; ++ky) {
-            for (int32_t kx = 0; kx < kw; ++kx) {
-                const int32x4_t x = vldrbq_s32(at[ky] + kx * 4), weight = vldrwq_s32(w + (ky * kw + kx) * 4);
-                acc = vaddq_s32(acc, vmulq_s32(x, weight));
-            }
+    for (int32_t ky = 0; ky < kh; ++ky) {
+        for (int32_t kx = 0; kx < kw; ++kx) {
+            const int32x4_t x = vldrbq_s32(at[ky] + kx * 4), weight = vldrwq_s32(w + (ky * kw + kx) * 4);
+            acc = vaddq_s32(acc, vmulq_s32(x, weight));
         }
     }
     store_lanes(acc, rq, left, lo, hi, o);

@@ -21,22 +21,19 @@ void ep_add_dsp_s8(int32_t size, const int32_t *tables, const ep_rq *q, int32_t 
 }
 
 #if defined(__ARM_FEATURE_MVE) && __ARM_FEATURE_MVE
-#include <arm_mve.h>
 
 void ep_add_mve_s8(int32_t size, const int32_t *tables, const ep_rq *q, int32_t lo, int32_t hi, const int8_t *a,
                    const int8_t *b, int8_t *out) {
     const uint32_t *t1 = (const uint32_t *)tables, *t2 = (const uint32_t *)tables + 256;
     const uint8_t *ua = (const uint8_t *)a, *ub = (const uint8_t *)b;
-    const int32_t multiplier = q->multiplier, round = q->round;
+    const int32x4_t multiplier = vdupq_n_s32(q->multiplier), round = vdupq_n_s32(q->round);
     const int32x4_t shift = vdupq_n_s32(-q->shift), low = vdupq_n_s32(lo), high = vdupq_n_s32(hi);
     for (int32_t i = 0; i < size; i += 4) {
         const mve_pred16_t lanes = vctp32q((uint32_t)(size - i));
         const uint32x4_t x = vldrbq_z_u32(ua + i, lanes), y = vldrbq_z_u32(ub + i, lanes);
         int32x4_t t = vaddq_s32(vreinterpretq_s32_u32(vldrwq_gather_shifted_offset_u32(t1, x)),
                                 vreinterpretq_s32_u32(vldrwq_gather_shifted_offset_u32(t2, y)));
-        t = vqrdmulhq_n_s32(t, multiplier);
-        t = vaddq_n_s32(vaddq_s32(t, vshrq_n_s32(t, 31)), round);
-        t = vminq_s32(vmaxq_s32(vshlq_s32(t, shift), low), high);
+        t = vminq_s32(vmaxq_s32(ep_requantize_lanes(t, multiplier, round, shift), low), high);
         vstrbq_p_s32(out + i, t, lanes);
     }
 }

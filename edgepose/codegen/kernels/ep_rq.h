@@ -37,4 +37,16 @@ EP_INLINE int8_t ep_clamp_rq(int32_t v, int narrow, int32_t lo, int32_t hi) {
     return (int8_t)v;
 }
 
+#if defined(__ARM_FEATURE_MVE) && __ARM_FEATURE_MVE
+#include <arm_mve.h>
+
+/* ep_requantize_rq in four lanes (the bias already added): VQRDMULH is TFLite's SaturatingRoundingDoublingHighMul
+ * lane by lane (SMMULR of the doubled accumulator); VSHL by the negated shift shifts right, truncating, after the
+ * rounding was added. */
+EP_INLINE int32x4_t ep_requantize_lanes(int32x4_t acc, int32x4_t multiplier, int32x4_t round, int32x4_t neg_shift) {
+    const int32x4_t t = vqrdmulhq_s32(acc, multiplier);
+    return vshlq_s32(vaddq_s32(vaddq_s32(t, vshrq_n_s32(t, 31)), round), neg_shift);
+}
+#endif
+
 #endif
