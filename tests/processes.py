@@ -1,5 +1,7 @@
 """Watching a process the test started (an agent, an emulator) through /proc: it is in the middle of its
-work once it has used a given amount of CPU time, whatever the machine's load."""
+work once it has used a given amount of CPU time, whatever the machine's load; it serves a TCP port once the
+kernel lists that port as listening (seen without connecting, which a one-client server would take as its
+client)."""
 
 from __future__ import annotations
 
@@ -21,3 +23,21 @@ def wait_until_computing(pid: int, seconds: float) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(f"process {pid} never got busy")
+
+
+def listening(port: int) -> bool:
+    """Whether some process listens on TCP ``port`` of 127.0.0.1 or any address (IPv4)."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        if state == "0A" and int(local.split(":")[1], 16) == port:  # 0A: TCP_LISTEN
+            return True
+    return False
+
+
+def wait_until_listening(port: int) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if listening(port):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"nothing listens on port {port}")

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from modelfiles import small_tflite
 from opmodels import LANDMARK_HEADS, landmark_tflite
-from processes import wait_until_computing
+from processes import wait_until_computing, wait_until_listening
 
 from edgepose.boards import find_board
 
@@ -291,7 +291,7 @@ def test_flash_through_qemus_gdbstub_then_benchmark_over_its_uart(edgepose, mode
     )  # fmt: skip
     try:
         pty = re.search(r"/dev/pts/\d+", qemu.stdout.readline()).group(0)
-        time.sleep(0.3)
+        wait_until_listening(port)  # the gdbstub comes up after the serial port is announced
         flashed = edgepose("flash", str(elf), "--target", "qemu-m7", "--gdb", f"127.0.0.1:{port}")
         assert flashed.returncode == 0, flashed.stderr
         done = edgepose(
