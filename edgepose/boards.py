@@ -48,20 +48,106 @@ class Cpu(Section):
     )
 
 
+Speed = Literal["tcm", "fast", "normal", "slow"]
+SPEED_RANK = {"tcm": 0, "fast": 1, "normal": 2, "slow": 3}
+
+
 class MemoryRegion(Section):
     name: str
     kind: Literal["flash", "ram"] = Field(description="flash: code and weights; ram: activations, stack")
     origin: HexInt
     size: ByteSize = Field(gt=0)
+    speed: Speed = Field(
+        "normal", description="tcm: zero wait states at the core clock; fast: on-chip SRAM on the core's bus; "
+        "normal; slow: across a bridge or off-chip. The firmware's placement prefers faster regions"
+    )  # fmt: skip
     external: bool = Field(False, description="off-chip memory on the board (QSPI flash, SDRAM)")
     note: str | None = None
+
+    @property
+    def end(self) -> int:
+        return int(self.origin) + int(self.size)
+
+
+PIN = r"^P[A-K]([0-9]|1[0-5])$"
 
 
 class Uart(Section):
     peripheral: str = Field(description="as the vendor names it: USART3, UART0 ...")
     base: HexInt | None = None
     baud: int = Field(115200, ge=1200)
-    pins: str | None = None
+    tx: str | None = Field(None, pattern=PIN, description="the TX pin, e.g. PD8")
+    rx: str | None = Field(None, pattern=PIN, description="the RX pin, e.g. PD9")
+    af: int | None = Field(None, ge=0, le=15, description="the pins' alternate function number")
+    pins: str | None = Field(None, description="in words, where the UART comes out (ST-LINK VCP ...)")
+
+
+Family = Literal["stm32f4", "stm32h7", "stm32u5", "stm32n6", "cmsdk"]
+
+
+class Mcu(Section):
+    family: Family = Field(description="the peripheral family whose drivers the firmware uses")
+    part: str | None = Field(None, description="the chip, e.g. STM32H743ZI")
+
+
+class Pll(Section):
+    m: int = Field(ge=1, le=63, description="input divider")
+    n: int = Field(ge=4, le=512, description="multiplier")
+    p: int = Field(ge=1, le=128, description="divider to the system clock")
+    q: int = Field(2, ge=1, le=128)
+    r: int = Field(2, ge=1, le=128)
+
+
+AHB_DIVS = {1: 0b0000, 2: 0b1000, 4: 0b1001, 8: 0b1010, 16: 0b1011, 64: 0b1100, 128: 0b1101, 256: 0b1110, 512: 0b1111}
+APB_DIVS = {1: 0b000, 2: 0b100, 4: 0b101, 8: 0b110, 16: 0b111}
+
+
+class ClockPlan(Section):
+    """How the firmware brings the core to its clock: oscillator -> PLL -> bus prescalers (the encodings
+    of HPRE and PPRE are the same on STM32F4, H7 and U5)."""
+
+    oscillator: Literal["hse-bypass", "hse-crystal", "hsi", "msis"] = Field(
+        description="hse-bypass: an external clock (the ST-LINK's MCO on NUCLEOs); hse-crystal; hsi/msis: internal"
+    )
+    oscillator_hz: int = Field(ge=1)
+    reset_hz: int = Field(ge=1, description="the clock the core starts on; it stays there if the plan fails")
+    pll: Pll | None = Field(None, description="null: the core stays on the oscillator it starts on")
+    ahb_div: int = Field(1, description="system clock -> AHB (HCLK)")
+    apb1_div: int = Field(1, description="AHB -> APB1 (and the H7's APB3/APB4)")
+    apb2_div: int = Field(1, description="AHB -> APB2")
+    flash_latency: int = Field(0, ge=0, le=15, description="flash wait states at this clock")
+    voltage_scale: int = Field(1, ge=0, le=3, description="regulator scale (H7: 0 is VOS0, the 480 MHz one)")
+    overdrive: bool = Field(False, description="STM32F4: the regulator's over-drive (above 168 MHz)")
+    supply: Literal["ldo", "direct-smps"] | None = Field(
+        None, description="STM32H7: the power supply configuration, written once after reset (the board's wiring)"
+    )
+
+    @property
+    def sysclk_hz(self) -> int:
+        if self.pll is None:
+            return self.reset_hz
+        return self.oscillator_hz * self.pll.n // (self.pll.m * self.pll.p)
+
+    @model_validator(mode="after")
+    def _dividers(self) -> ClockPlan:
+        if self.ahb_div not in AHB_DIVS:
+            raise ValueError(f"ahb_div {self.ahb_div}: one of {sorted(AHB_DIVS)}")
+        for name in ("apb1_div", "apb2_div"):
+            if getattr(self, name) not in APB_DIVS:
+                raise ValueError(f"{name} {getattr(self, name)}: one of {sorted(APB_DIVS)}")
+        return self
+
+
+class Placement(Section):
+    """Where the firmware's parts go; a region left out is chosen by speed (see docs/boards.md)."""
+
+    load: Literal["flash", "ram"] = Field(
+        "flash", description="ram: a debugger loads the image into RAM and starts it (parts without flash)"
+    )
+    code: str | None = Field(None, description="vectors and code")
+    weights: str | None = Field(None, description="the model's constants")
+    arena: str | None = Field(None, description="the activation arena")
+    stack: str | None = Field(None, description="the stack, .data and .bss")
 
 
 class Usb(Section):
@@ -93,7 +179,10 @@ class Board(Section):
     vendor: str | None = None
     url: str | None = None
     cpu: Cpu
+    mcu: Mcu | None = None
+    clock: ClockPlan | None = Field(None, description="null: the core runs at cpu.clock_hz as it starts")
     memory: list[MemoryRegion] = Field(default_factory=list)
+    placement: Placement = Field(default_factory=Placement)
     uart: Uart | None = None
     usb: Usb | None = None
     flash_methods: list[FlashMethod] = Field(default_factory=list)
@@ -140,17 +229,35 @@ class Board(Section):
     def _backend_needs(self) -> Board:
         missing = []
         if self.is_mcu:
-            if not self.total("flash") or not self.total("ram"):
+            if not self.total("ram") or not (self.total("flash") or self.placement.load == "ram"):
                 missing.append("memory (at least one flash and one ram region)")
             if self.uart is None:
                 missing.append("uart")
+            if self.mcu is None:
+                missing.append("mcu (its peripheral family)")
         if self.backend == "qemu" and self.qemu is None:
             missing.append("qemu")
         if self.backend in ("host", "rpi") and self.linux is None:
             missing.append("linux")
         if missing:
             raise ValueError(f"a '{self.backend}' board needs {', '.join(missing)}")
+        self._check_mcu()
         return self
+
+    def _check_mcu(self) -> None:
+        if self.clock and self.clock.pll and self.clock.sysclk_hz != self.cpu.clock_hz:
+            c = self.clock
+            raise ValueError(
+                f"clock: {c.oscillator_hz} Hz / m {c.pll.m} * n {c.pll.n} / p {c.pll.p} = {c.sysclk_hz} Hz, but "
+                f"cpu.clock_hz is {self.cpu.clock_hz}"
+            )
+        names = {r.name for r in self.memory}
+        for part in ("code", "weights", "arena", "stack"):
+            chosen = getattr(self.placement, part)
+            if chosen is not None and chosen not in names:
+                raise ValueError(f"placement.{part}: no memory region named '{chosen}' (regions: {', '.join(names)})")
+        if self.mcu and self.mcu.family != "cmsdk" and self.uart and None in (self.uart.tx, self.uart.rx, self.uart.af):
+            raise ValueError(f"uart: an {self.mcu.family} console needs tx, rx and af (pins and alternate function)")
 
 
 def board_dirs() -> list[Path]:

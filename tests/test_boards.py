@@ -87,7 +87,7 @@ def test_unknown_board_suggests_the_closest():
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        (MINIMAL + "clock: 3\n", "bad.yaml:5: clock: unknown key"),
+        (MINIMAL + "colour: 3\n", "bad.yaml:5: colour: unknown key"),
         (MINIMAL.replace("rpi", "esp32"), "bad.yaml:1: backend: input should be 'host', 'rpi'"),
         (
             "backend: qemu\ndescription: x\ncpu: {core: cortex-m3}\n",

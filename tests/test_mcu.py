@@ -305,16 +305,6 @@ def test_flash_through_qemus_gdbstub_then_benchmark_over_its_uart(edgepose, mode
         qemu.wait()
 
 
-def test_flash_dry_run_prints_the_exact_command(edgepose, tmp_path):
-    elf = tmp_path / "fw.elf"
-    elf.write_bytes(b"\x7fELF")
-    done = edgepose("flash", str(elf), "--target", "nucleo-h743zi2", "--method", "openocd", "--dry-run")
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split()[:1] == ["openocd"] and f"program {elf} verify reset exit" in done.stdout
-    gdb = edgepose("flash", str(elf), "--target", "qemu-m7", "--dry-run", "--gdb", "127.0.0.1:9")
-    assert "target extended-remote 127.0.0.1:9" in gdb.stdout and "load" in gdb.stdout
-
-
 def test_a_model_too_big_for_the_board_is_refused_with_the_numbers(edgepose, model, tmp_path):
     boards = tmp_path / "boards"
     boards.mkdir()

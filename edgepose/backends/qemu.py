@@ -23,14 +23,23 @@ from edgepose.boards import Board
 from edgepose.errors import BoardError, DeviceError
 
 PTY_LINE = re.compile(r"char device redirected to (/dev/pts/\d+)")
+# The order in which QEMU's STM32F405 connects its -serial options to its U(S)ARTs (hw/arm/stm32f405_soc.c)
+STM32F405_SERIALS = ("USART1", "USART2", "USART3", "UART4", "UART5", "USART6")
 
 
-def qemu_command(board: Board, elf: Path, gdb_port: int | None = None, halted: bool = False) -> list[str]:
+def qemu_command(
+    board: Board, elf: Path, gdb_port: int | None = None, halted: bool = False, console: str | None = None
+) -> list[str]:
+    """The qemu-system-arm command line; ``console`` names the UART the pty goes to when the firmware talks
+    on another one than the board's own (a NUCLEO-F446RE firmware on USART2 in a netduinoplus2)."""
     if board.qemu is None:
         raise BoardError(f"board '{board.name}' is not an emulated board (no qemu section)")
     command = ["qemu-system-arm", "-M", board.qemu.machine, "-display", "none", "-monitor", "none"]
     command += ["-cpu", board.qemu.cpu] if board.qemu.cpu else []
-    command += ["-serial", "pty", "-icount", f"shift={board.qemu.icount_shift}", "-kernel", str(elf)]
+    console = console or board.uart.peripheral
+    index = STM32F405_SERIALS.index(console) if board.qemu.machine == "netduinoplus2" else 0
+    command += ["-serial", "null"] * index + ["-serial", "pty"]
+    command += ["-icount", f"shift={board.qemu.icount_shift}", "-kernel", str(elf)]
     command += ["-gdb", f"tcp:127.0.0.1:{gdb_port}"] if gdb_port else []
     return command + (["-S"] if halted else [])
 
@@ -38,12 +47,14 @@ def qemu_command(board: Board, elf: Path, gdb_port: int | None = None, halted: b
 class QemuLink(SerialLink):
     """The UART of a firmware running in QEMU; closing the link stops QEMU."""
 
-    def __init__(self, board: Board, elf: Path, gdb_port: int | None = None, halted: bool = False) -> None:
+    def __init__(
+        self, board: Board, elf: Path, gdb_port: int | None = None, halted: bool = False, console: str | None = None
+    ) -> None:
         if shutil.which("qemu-system-arm") is None:
             raise DeviceError("qemu-system-arm not found: run `make setup` (installs qemu-system-arm) or apt-get it")
         self.temporary: Path | None = None  # a build folder of its own, removed with the link
         self.process = subprocess.Popen(
-            qemu_command(board, elf, gdb_port, halted),
+            qemu_command(board, elf, gdb_port, halted, console),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -138,12 +138,33 @@ def show_report(report: dict) -> None:
         ("first inference", format_value(report.get("first_inference"), unit)),
         *([("load", f"{report.get('load_ms')} ms")] if unit == "us" else []),
         *[(key, console.human_bytes(value)) for key, value in (report.get("memory") or {}).items() if value],
+        *_clock_rows(report),
         ("output check", "pass" if report["output_check"]["passed"] else "FAIL"),
     ]
     console.out.print(console.table(None, ("", ""), rows))
     layers = report.get("profile") or []
     if layers:
         show_profile(layers, unit, report)
+
+
+def _clock_rows(report: dict) -> list[tuple[str, str]]:
+    """A firmware's clock and timer as it found them: a board short of its planned clock, or timing with
+    SysTick because its DWT does not count, says so beside the numbers it produced."""
+    info = report.get("device_info") or {}
+    clock, timer = info.get("clock"), info.get("timer") or {}
+    rows = []
+    if clock:
+        text = f"{clock['hz'] / 1e6:g} MHz"
+        if clock.get("planned_hz") and clock["planned_hz"] != clock["hz"]:
+            text += f" (planned {clock['planned_hz'] / 1e6:g} MHz)"
+        rows.append(("clock", text + (f": {clock['note']}" if clock.get("note") else "")))
+    if clock and timer.get("source"):
+        text = f"{timer['source']} at {timer['hz'] / 1e6:g} MHz" + (f": {timer['note']}" if timer.get("note") else "")
+        rows.append(("timer", text))
+    ticks = report.get("samples_ticks") or []
+    if timer.get("source") == "dwt" and ticks:
+        rows.append(("cycles", f"{round(sum(ticks) / len(ticks)):,} (mean, DWT cycle counter)"))
+    return rows
 
 
 def show_profile(layers: list[dict], unit: str, report: dict) -> None:

@@ -32,6 +32,15 @@ def compile_model(
     if report.get("ram_vs_tflm") is not None:
         rows.append(("RAM vs TFLite Micro", f"{report['ram_vs_tflm']:.2f}x"))
     console.out.print(console.table(f"{model.name} for {target}, {report['kernels']} kernels", ("what", "bytes"), rows))
+    if report.get("regions"):
+        regions = [
+            (r["name"], f"{r['used']:,}", f"{r['size']:,}", f"{100 * r['used'] / r['size']:.0f}%",
+             ", ".join(part for part, name in report["placement"].items() if name == r["name"]))
+            for r in report["regions"]
+        ]  # fmt: skip
+        console.out.print(console.table("memory regions", ("region", "used", "size", "full", "holds"), regions))
+    clock = report["clock"]
+    console.out.print(f"clock: {clock['core_hz'] / 1e6:g} MHz ({clock['how']})", soft_wrap=True)
     for variant, reason in report.get("kernels_not_fitting", {}).items():
         console.err.print(f"note: the {variant} kernels do not fit, so {report['kernels']} ones are used: {reason}")
     console.out.print(f"generated C: {out / 'network'}", soft_wrap=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 from edgepose.atomic import write_json
 from edgepose.boards import find_board
 from edgepose.codegen.compiler import generate
-from edgepose.codegen.firmware import build_firmware
+from edgepose.codegen.firmware import STACK_BYTES, build_firmware
 from edgepose.codegen.tflm_arena import tflm_arena_bytes
 from edgepose.errors import BoardError, ModelError
 
@@ -45,9 +45,12 @@ def compile_for_board(
     tflm = tflm_arena_bytes(model)
     report["tflm_arena_bytes"] = tflm
     report["ram_vs_tflm"] = round(report["arena_bytes"] / tflm, 3) if tflm else None
+    report["clock"] = clock_summary(board)
     if build is not None:
         report["firmware"] = build.to_dict()
         report["code_bytes"] = max(build.text - report["weights_bytes"], 0)  # text holds code and constants
+        report["placement"] = build.placement
+        report["regions"] = build.regions
     write_json(out / REPORT, report)
     return report
 
@@ -75,6 +78,22 @@ def _compile_variant(model: Path, board, out: Path, firmware: bool, step, varian
     return report, build_firmware(out / "network", model, board, out / "firmware")
 
 
+def clock_summary(board) -> dict:
+    """The clock the firmware sets up on ``board`` (the firmware's INFO says what it actually got)."""
+    from edgepose.codegen.firmware import uart_kernel_hz
+
+    clock = board.clock
+    summary = {"core_hz": clock.sysclk_hz if clock else board.cpu.clock_hz, "uart_kernel_hz": uart_kernel_hz(board)}
+    if clock is None:
+        return summary | {"how": "as the core starts (no clock plan)"}
+    if clock.pll is None:
+        return summary | {"how": f"{clock.oscillator} {clock.oscillator_hz / 1e6:g} MHz, no PLL"}
+    p = clock.pll
+    how = f"{clock.oscillator} {clock.oscillator_hz / 1e6:g} MHz / m {p.m} * n {p.n} / p {p.p}"
+    return summary | {"how": how, "ahb_div": clock.ahb_div, "apb1_div": clock.apb1_div, "apb2_div": clock.apb2_div,
+                      "flash_latency": clock.flash_latency, "voltage_scale": clock.voltage_scale}  # fmt: skip
+
+
 def _check_quantized(model: Path) -> None:
     """Only an integer .tflite compiles: anything else is one line saying how to get one."""
     from edgepose.bench.artifact import numeric_kind
@@ -90,14 +109,20 @@ def _check_quantized(model: Path) -> None:
 
 
 def _check_fit(compiled, board, model: Path) -> None:
-    ram, flash = board.total("ram"), board.total("flash")
-    largest_ram = max((int(r.size) for r in board.memory if r.kind == "ram"), default=0)
-    if compiled.arena_bytes + compiled.input_bytes > largest_ram:
+    """What can be told before linking: the arena needs one RAM region, the arena, input copy and stack need
+    the RAM together, the weights the flash. The linker then checks each region with the real sizes."""
+    ram = board.total("ram", external=False)
+    largest_ram = max((int(r.size) for r in board.memory if r.kind == "ram" and not r.external), default=0)
+    needed = compiled.arena_bytes + compiled.input_bytes + STACK_BYTES
+    if compiled.arena_bytes > largest_ram or needed > ram:
         raise BoardError(
-            f"{model.name} does not fit {board.name}: it needs {compiled.arena_bytes + compiled.input_bytes:,} B "
-            f"of RAM (arena {compiled.arena_bytes:,} + input {compiled.input_bytes:,}) and the largest RAM region "
-            f"has {largest_ram:,} B (total RAM {ram:,} B); use a smaller input size or model, or a bigger board"
+            f"{model.name} does not fit {board.name}: it needs {needed:,} B of RAM (arena "
+            f"{compiled.arena_bytes:,} in one region + input {compiled.input_bytes:,} + stack {STACK_BYTES:,}); the "
+            f"largest RAM region has {largest_ram:,} B, all RAM {ram:,} B; use a smaller input size or model, "
+            "or a bigger board"
         )
+    code = board.placement.code
+    flash = board.total("flash", external=False) or int(next(r.size for r in board.memory if r.name == code))
     if compiled.weights_bytes > flash:
         raise BoardError(
             f"{model.name} does not fit {board.name}: {compiled.weights_bytes:,} B of weights for {flash:,} B of "

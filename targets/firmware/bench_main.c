@@ -9,10 +9,13 @@
 #include "protocol.h"
 #include "wire.h"
 
-extern const char ep_info_json[]; /* written by edgepose compile: board, model, I/O specs, memory */
-extern const uint32_t ep_info_size;
+extern const char ep_info_head[]; /* written by edgepose compile: board, model, I/O specs, memory */
+extern const uint32_t ep_info_head_size;
+static char ep_info_json[EP_INFO_CAPACITY]; /* the head + the clock and timer board_init got */
+static uint32_t ep_info_size;
 
-static uint8_t arena[EP_ARENA_BYTES] __attribute__((aligned(16)));
+/* the arena has a section of its own, which the board's linker script puts in the region its placement names */
+static uint8_t arena[EP_ARENA_BYTES] __attribute__((aligned(16), section(".arena")));
 static uint32_t input_received[EP_NUM_INPUTS]; /* bytes of each input held contiguously from its start */
 static uint8_t outputs_ready;
 static uint64_t timings[MAX_TIMED_RUNS];
@@ -57,14 +60,6 @@ static void error(uint16_t seq, uint16_t code, const char *message) {
     wire_send(ERROR, seq, head, 2, (const uint8_t *)message, (uint32_t)strlen(message));
 }
 
-static char *decimal(char *out, uint64_t value) {
-    char digits[21];
-    int n = 0;
-    do digits[n++] = (char)('0' + value % 10); while ((value /= 10) != 0);
-    while (n) *out++ = digits[--n];
-    return out;
-}
-
 static void build_profile(void) {
     char *p = profile_json;
     *p++ = '[';
@@ -74,7 +69,7 @@ static void build_profile(void) {
         memcpy(p, "{\"name\":\"", 9), p += 9;
         memcpy(p, name, strlen(name)), p += strlen(name);
         memcpy(p, "\",\"ticks\":", 10), p += 10;
-        p = decimal(p, layer_ticks[i] / (timed_runs ? timed_runs : 1));
+        p = ep_decimal(p, layer_ticks[i] / (timed_runs ? timed_runs : 1));
         *p++ = '}';
     }
     *p++ = ']';
@@ -197,6 +192,9 @@ static void handle(const wire_frame *f) {
 
 int main(void) {
     board_init();
+    ep_info_size = ep_info_head_size;
+    memcpy(ep_info_json, ep_info_head, ep_info_size);
+    ep_info_size += board_runtime_json(ep_info_json + ep_info_size);
     build_profile();
     wire_frame frame;
     for (;;) {
