@@ -91,7 +91,8 @@ def test_unknown_board_suggests_the_closest():
         (MINIMAL.replace("rpi", "esp32"), "bad.yaml:1: backend: input should be 'host', 'rpi'"),
         (
             "backend: qemu\ndescription: x\ncpu: {core: cortex-m3}\n",
-            "bad.yaml: a 'qemu' board needs memory (at least one flash and one ram region), uart, qemu",
+            "bad.yaml: a 'qemu' board needs memory (at least one flash and one ram region), uart, mcu (its peripheral "
+            "family), qemu",
         ),
         (
             "backend: stm32\ndescription: x\ncpu: {core: cortex-m0}\nuart: {peripheral: U1}\n"

@@ -202,15 +202,40 @@ def test_every_board_gets_a_firmware_laid_out_in_its_own_memory_map(built, name)
 
 
 @pytest.mark.slow
-def test_the_h7_firmware_puts_the_stack_in_dtcm_and_the_board_facts_in_its_header(built):
+def test_the_h7_firmware_runs_from_dtcm_and_takes_its_board_facts_from_the_yaml(built):
     out, report = built("nucleo-h743zi2")
-    assert report["placement"] == {"code": "FLASH", "weights": "FLASH", "arena": "DTCM", "stack": "DTCM"}
+    assert report["placement"] == {
+        "code": "FLASH", "weights": "FLASH", "arena": "DTCM", "stack": "DTCM", "hot_weights": "DTCM"
+    }  # fmt: skip
+    # the most-read weights run from DTCM, copied there from flash at start-up: all of them, in so small a model
+    hot = next(s for s in allocated_sections(out / "firmware" / "firmware.elf") if s.name == ".hot_weights")
+    network = json.loads((out / "network" / "network.json").read_text())
+    every_array = sum(-(-size // 16) * 16 for layer in network["layers_detail"] for size in layer["constants"].values())
+    assert hot.size >= every_array - 16 and hot.address >> 28 == 0x2 and hot.load_address >> 24 == 0x08
     header = (out / "firmware" / "ep_board.h").read_text()
     for line in ("EP_UART_BASE USART3_BASE", "EP_UART_TX_PORT GPIOD_BASE", "EP_UART_TX_PIN 8u", "EP_UART_AF 7u",
                  "EP_UART_GATE RCC_APB1LENR", "EP_UART_BUS_HZ 120000000u", "EP_PLL_RANGE 2u", "EP_VOLTAGE_SCALE 0",
                  "EP_CACHES 1", "EP_MPU_V8 0", "EP_DWT_LOCKED 1"):  # fmt: skip
         assert f"#define {line}" in header
     assert "EP_SYSTICK_HZ" not in header  # a board's SysTick runs at the clock the firmware set
+
+
+def test_hot_weights_are_the_most_read_bytes_that_fit_the_tcm():
+    from edgepose.codegen.firmware import hot_weights
+
+    board = find_board("nucleo-h743zi2")
+    layers = [
+        {"macs": 5_000_000, "constants": {"big": 200_000}},  # 25 reads a byte, but larger than the DTCM
+        {"macs": 1_000, "constants": {"rare": 100}},  # 10 reads a byte
+        {"macs": 100_000, "constants": {"hot": 1_000, "bias": 0}},  # 100 reads a byte; an empty array stays
+        {"macs": 0, "constants": {"table": 256}},  # a view: never read by a MAC
+    ]
+    network = {"arena_bytes": 100_000, "input_bytes": 0, "layers_detail": layers}
+    in_axi = {"code": "FLASH", "weights": "FLASH", "arena": "AXI_SRAM", "stack": "AXI_SRAM"}
+    assert hot_weights(board, in_axi, network) == ("DTCM", ["hot", "rare"])
+    network["arena_bytes"] = 131_072 - 1_100  # the arena in DTCM leaves room for "hot" only
+    assert hot_weights(board, in_axi | {"arena": "DTCM"}, network) == ("DTCM", ["hot"])
+    assert hot_weights(find_board("stm32n6570-dk"), in_axi, network) == (None, [])  # runs from RAM already
 
 
 # ---- the F4 driver family for real: the NUCLEO-F446RE's firmware in an emulated STM32F405 ----

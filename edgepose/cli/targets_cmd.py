@@ -80,12 +80,23 @@ def show(
         f"fpu {cpu.fpu or 'none'}, features {features}, timing {cpu.cycle_counter}",
         soft_wrap=True,
     )
+    if board.mcu:
+        console.out.print(f"mcu: {board.mcu.part or '-'}, {board.mcu.family} drivers", soft_wrap=True)
+    if board.clock:
+        from edgepose.codegen.compile import clock_summary
+
+        clock = clock_summary(board)
+        console.out.print(f"clock: {console.human_hz(clock['core_hz'])} ({clock['how']})", soft_wrap=True)
     if board.memory:
-        rows = [(r.name, r.kind, f"0x{r.origin:08x}", console.human_bytes(r.size), r.note) for r in board.memory]
-        console.out.print(console.table("memory", ("region", "kind", "origin", "size", "note"), rows))
+        rows = [
+            (r.name, r.kind, f"0x{r.origin:08x}", console.human_bytes(r.size), r.speed, r.note) for r in board.memory
+        ]
+        console.out.print(console.table("memory", ("region", "kind", "origin", "size", "speed", "note"), rows))
     if board.uart:
-        base = f" at 0x{board.uart.base:08x}" if board.uart.base is not None else ""
-        console.out.print(f"uart: {board.uart.peripheral}{base}, {board.uart.baud} baud", soft_wrap=True)
+        uart = board.uart
+        base = f" at 0x{uart.base:08x}" if uart.base is not None else ""
+        pins = f", TX {uart.tx} RX {uart.rx} AF{uart.af}" if uart.tx else ""
+        console.out.print(f"uart: {uart.peripheral}{base}{pins}, {uart.baud} baud", soft_wrap=True)
     if board.qemu:
         console.out.print(f"qemu: -M {board.qemu.machine} -icount shift={board.qemu.icount_shift}", soft_wrap=True)
     if board.flash_methods:

@@ -85,7 +85,7 @@ def clock_summary(board) -> dict:
     clock = board.clock
     summary = {"core_hz": clock.sysclk_hz if clock else board.cpu.clock_hz, "uart_kernel_hz": uart_kernel_hz(board)}
     if clock is None:
-        return summary | {"how": "as the core starts (no clock plan)"}
+        return summary | {"how": "no clock plan: as the core starts"}
     if clock.pll is None:
         return summary | {"how": f"{clock.oscillator} {clock.oscillator_hz / 1e6:g} MHz, no PLL"}
     p = clock.pll

@@ -78,7 +78,13 @@ def generate(model: Path, out: Path, lut_source=None, check=None, kernels: str =
 
 def _layers(graph: Graph, steps) -> list[dict]:
     return [
-        {"index": i, "op": s.op.kind, "output": graph.tensors[s.op.outputs[0]].name, "macs": s.macs}
+        {
+            "index": i,
+            "op": s.op.kind,
+            "output": graph.tensors[s.op.outputs[0]].name,
+            "macs": s.macs,
+            "constants": {c.name: int(c.values.nbytes) for c in s.constants},
+        }
         for i, s in enumerate(steps)
     ]
 

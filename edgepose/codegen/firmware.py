@@ -28,6 +28,7 @@ from edgepose.hashing import sha256_path
 
 STACK_BYTES = 8 * 1024
 DATA_BYTES = 8 * 1024  # about what .data/.bss hold besides the input copy: timings, profile, parser buffers
+CODE_BYTES = 64 * 1024  # about what the firmware's code takes besides the weights (20-30 KB today)
 RUNTIME_INFO_BYTES = 512  # the clock and timer the firmware appends to INFO
 
 DRIVERS = {
@@ -78,6 +79,34 @@ def cpu_flags(board: Board) -> list[str]:
 # ---- placement: which memory region holds what ----
 
 
+def hot_weights(board: Board, placement: dict[str, str], network: dict) -> tuple[str | None, list[str]]:
+    """The constant arrays worth copying from flash into a tightly coupled RAM at start-up, and that RAM:
+    the most-read bytes first (a layer reads each weight once per output position, so MACs / bytes), as
+    many as fit the room the arena and the stack leave there. None where the board has no such RAM or the
+    image runs from RAM anyway."""
+    if board.placement.load == "ram":
+        return None, []
+    room = {r.name: int(r.size) for r in _data_ram(board) if r.speed == "tcm"}
+    for part, need in (("arena", network["arena_bytes"]), ("stack", STACK_BYTES + network["input_bytes"] + DATA_BYTES)):
+        if placement[part] in room:
+            room[placement[part]] -= need
+    if not room:
+        return None, []
+    region, budget = max(room.items(), key=lambda item: item[1])
+    arrays = [
+        (layer["macs"] / size, name, size + 15 & ~15)  # 16-byte aligned in the section
+        for layer in network.get("layers_detail", [])
+        for name, size in layer.get("constants", {}).items()
+        if size and layer["macs"]
+    ]
+    chosen = []
+    for _, name, size in sorted(arrays, reverse=True):
+        if size <= budget:
+            chosen.append(name)
+            budget -= size
+    return (region if chosen else None), chosen
+
+
 def place(board: Board, arena_bytes: int, input_bytes: int, weights_bytes: int) -> dict[str, str]:
     """The region of each part (code, weights, arena, stack with .data/.bss): the board's placement where
     it names one, else the fastest on-chip region with room, in YAML order among equals. Off-chip memory is
@@ -86,14 +115,16 @@ def place(board: Board, arena_bytes: int, input_bytes: int, weights_bytes: int) 
     regions = {r.name: r for r in board.memory}
     room = {r.name: int(r.size) for r in board.memory}
     on_chip_flash = [r for r in board.memory if r.kind == "flash" and not r.external]
-    ram = sorted((r for r in board.memory if r.kind == "ram" and not r.external), key=lambda r: SPEED_RANK[r.speed])
+    ram = sorted(_data_ram(board), key=lambda r: SPEED_RANK[r.speed])
     if chosen["code"] is None:
         if board.placement.load == "ram" or not on_chip_flash:
             raise BoardError(f"board '{board.name}': placement.code must name the RAM region the image is loaded to")
         chosen["code"] = on_chip_flash[0].name
-    if chosen["weights"] is None:
-        fits = [r for r in on_chip_flash if r.size >= weights_bytes] or [regions[chosen["code"]]]
-        chosen["weights"] = fits[0].name if regions[chosen["code"]] not in fits else chosen["code"]
+    if chosen["weights"] is None:  # with the code if both fit there, else the first on-chip flash that holds them
+        code = regions[chosen["code"]]
+        room[code.name] -= CODE_BYTES
+        fits = [r for r in on_chip_flash if room[r.name] >= weights_bytes] or [code]
+        chosen["weights"] = code.name if code in fits else fits[0].name
     if not ram:
         raise BoardError(f"board '{board.name}' lists no on-chip RAM region")
     for part, need in (("arena", arena_bytes), ("stack", STACK_BYTES + input_bytes + DATA_BYTES)):
@@ -104,11 +135,23 @@ def place(board: Board, arena_bytes: int, input_bytes: int, weights_bytes: int) 
     return chosen
 
 
-def linker_script(board: Board, placement: dict[str, str]) -> str:
+def _data_ram(board: Board) -> list[MemoryRegion]:
+    """The on-chip RAM data may go to by default: not a region at address 0 (the M7's ITCM), where the first
+    array would be a null pointer to C."""
+    return [r for r in board.memory if r.kind == "ram" and not r.external and int(r.origin) != 0]
+
+
+def linker_script(board: Board, placement: dict[str, str], hot: list[str] = ()) -> str:
+    """The board's regions and where each part goes; ``hot`` constant arrays (their ``.rodata.NAME`` sections,
+    one per array with -fdata-sections) are linked to run from ``placement["hot_weights"]`` and copied there
+    from flash by the startup code, before the rest of .rodata claims them."""
     used = [r for r in board.memory if r.name in placement.values()]
     memory = "\n".join(f"  {r.name} (rwx) : ORIGIN = {r.origin:#x}, LENGTH = {int(r.size)}" for r in used)
     code, weights, arena, stack = (placement[p] for p in ("code", "weights", "arena", "stack"))
     load = "" if board.placement.load == "ram" else f" AT > {code}"
+    hot_region = placement.get("hot_weights") or weights
+    hot_inputs = " ".join(f"*(.rodata.{name})" for name in hot)
+    hot_to = hot_region + (f" AT > {code}" if hot and load else "")
     return f"""/* Generated by edgepose for {board.name}: code in {code}, weights in {weights}, arena in {arena},
    stack, .data and .bss in {stack}{" (the image is loaded into RAM by a debugger)" if load == "" else ""}. */
 ENTRY(Reset_Handler)
@@ -119,6 +162,8 @@ MEMORY
 SECTIONS
 {{
   .text : {{ KEEP(*(.vectors)) *(.text*) *(.glue_7*) }} > {code}
+  .hot_weights : {{ . = ALIGN(16); __hot_start = .; {hot_inputs} . = ALIGN(4); __hot_end = .; }} > {hot_to}
+  __hot_load = LOADADDR(.hot_weights);
   .rodata : {{ . = ALIGN(16); *(.rodata*) . = ALIGN(4); }} > {weights}
   .ARM.exidx : {{ *(.ARM.exidx*) }} > {code}
   .data : {{ . = ALIGN(4); __data_start = .; *(.data*) . = ALIGN(4); __data_end = .; }} > {stack}{load}
@@ -277,7 +322,10 @@ def build_firmware(network_dir: Path, model: Path, board: Board, build_dir: Path
     build_dir.mkdir(parents=True, exist_ok=True)
     drivers = driver_sources(board)
     placement = place(board, network["arena_bytes"], network["input_bytes"], network["weights_bytes"])
-    (build_dir / "board.ld").write_text(linker_script(board, placement))
+    hot_region, hot = hot_weights(board, placement, network)
+    if hot_region:
+        placement["hot_weights"] = hot_region
+    (build_dir / "board.ld").write_text(linker_script(board, placement, hot))
     (build_dir / "ep_regs.h").write_text(header("cortex_m", board.mcu.family))
     info = info_json(board, Path(model), network)
     (build_dir / "ep_board.h").write_text(board_header(board, placement, len(info.encode())))

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "board.h"
+#include "ep_board.h"
 #include "ep_network.h"
 #include "protocol.h"
 #include "wire.h"

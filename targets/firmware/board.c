@@ -3,7 +3,7 @@
  * so a report says which clock and which timer its numbers come from. */
 #include <string.h>
 
-#include "board.h"
+#include "driver.h"
 
 static ep_clock_state clock;
 

@@ -4,7 +4,7 @@
  * The MPU gets one region per memory region of the board's YAML (ep_board.h): flash normal write-through
  * and read-only, RAM normal write-back write-allocate and never executed, except the RAM the firmware runs
  * from when it is loaded into RAM. Peripherals keep the default memory map (PRIVDEFENA). */
-#include "board.h"
+#include "driver.h"
 
 #define BARRIERS() __asm volatile("dsb 0xF\n isb 0xF" ::: "memory")
 

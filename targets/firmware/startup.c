@@ -8,6 +8,7 @@
 #include "ep_regs.h"
 
 extern uint32_t __data_load, __data_start, __data_end, __bss_start, __bss_end, __stack_top;
+extern uint32_t __hot_load, __hot_start, __hot_end; /* the most-read weights, run from a TCM (board.ld) */
 int main(void);
 void SysTick_Handler(void);
 void (*const ep_vectors[16])(void);
@@ -25,6 +26,7 @@ void Reset_Handler(void) {
     uint32_t *src = &__data_load, *dst = &__data_start;
     if (src != dst)
         while (dst < &__data_end) *dst++ = *src++;
+    for (src = &__hot_load, dst = &__hot_start; src != dst && dst < &__hot_end;) *dst++ = *src++;
     for (dst = &__bss_start; dst < &__bss_end; ++dst) *dst = 0;
 #if defined(__ARM_FP) || defined(__ARM_FEATURE_MVE)
     SCB_CPACR |= EP_FIELD(SCB_CPACR, CP10, 3u) | EP_FIELD(SCB_CPACR, CP11, 3u); /* full access to the FPU */

@@ -5,7 +5,7 @@
  * SysTick counts down from 2^24 - 1 on the core clock and interrupts at each wrap. With the DWT it only
  * samples CYCCNT in that interrupt, often enough to see every 2^32 wrap of the 32-bit counter, so both
  * give 64-bit ticks. */
-#include "board.h"
+#include "driver.h"
 
 static volatile uint32_t systick_wraps, cyccnt_high, cyccnt_seen;
 static uint8_t use_dwt;

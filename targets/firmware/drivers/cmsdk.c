@@ -1,6 +1,6 @@
 /* Arm MPS2/MPS3 FPGA images (QEMU mps2-an500, mps2-an505, mps3-an547): the CMSDK APB UART. The core runs at
  * the image's fixed clock (the board's cpu.clock_hz): the board has no clock plan. */
-#include "board.h"
+#include "driver.h"
 
 void driver_uart_init(uint32_t uart_hz) {
     UART_BAUDDIV(EP_UART_BASE) = uart_hz / EP_UART_BAUD;

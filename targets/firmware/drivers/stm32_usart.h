@@ -2,7 +2,7 @@
 #ifndef EP_STM32_USART_H
 #define EP_STM32_USART_H
 
-#include "board.h"
+#include "driver.h"
 
 void usart_start(uint32_t kernel_hz); /* 8N1 at EP_UART_BAUD from a kernel clock of kernel_hz */
 

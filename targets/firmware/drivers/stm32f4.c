@@ -2,7 +2,7 @@
  * Clock: scale-1 regulator, HSE (bypass from the ST-LINK's 8 MHz or a crystal), the main PLL, over-drive
  * above 168 MHz, flash wait states, bus prescalers, then the switch. Any step that does not complete leaves
  * the core on the 16 MHz HSI it started on, and says which step. */
-#include "board.h"
+#include "driver.h"
 #include "stm32_gpio.h"
 
 #define PLL_SOURCE_HSE 1u

@@ -3,7 +3,7 @@
  * direct SMPS on the H747 DISCO), voltage scale 1 and, for 480 MHz, VOS0 through SYSCFG's over-drive; HSE,
  * PLL1 (P to the system clock), flash wait states, the domain prescalers, then the switch. Any step that does
  * not complete leaves the core on the 64 MHz HSI, and says which. */
-#include "board.h"
+#include "driver.h"
 #include "stm32_gpio.h"
 #include "stm32_usart.h"
 

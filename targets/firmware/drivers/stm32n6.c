@@ -3,7 +3,7 @@
  * in the bus prescalers. The core keeps the clock it was started on (HSI 64 MHz: the board's clock plan has no
  * PLL): bringing PLL1 to 800 MHz also needs the board's external SMPS raised to over-drive, which is not done
  * here; INFO says so. */
-#include "board.h"
+#include "driver.h"
 #include "stm32_gpio.h"
 #include "stm32_usart.h"
 

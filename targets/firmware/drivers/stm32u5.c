@@ -2,7 +2,7 @@
  * booster the PLL needs above 55 MHz, PLL1 from MSIS (R to the system clock), flash wait states, the bus
  * prescalers, the switch, then the 8 KB instruction cache (a peripheral on the U5, not in the core). Any
  * step that does not complete leaves the core on the 4 MHz MSIS, and says which. */
-#include "board.h"
+#include "driver.h"
 #include "stm32_gpio.h"
 #include "stm32_usart.h"
 
