@@ -10,6 +10,7 @@
 #define PLL_SOURCE_HSE 2u
 #define SW_PLL1 3u
 #define FLASH_WRITE_DELAY 2u /* WRHIGHFREQ for an AXI clock of 185-225 MHz at VOS0/VOS1 */
+#define REVISION_V 0x2003u   /* DBGMCU_IDC.REV_ID of the silicon rated for 480 MHz at VOS0 (RM0433) */
 
 #if EP_CLOCK_PLAN
 static int supply_and_scale(ep_clock_state *clock) {
@@ -24,6 +25,9 @@ static int supply_and_scale(ep_clock_state *clock) {
     if (!ep_await(&PWR_D3CR, PWR_D3CR_VOSRDY_Msk, clock, "voltage scale 1 did not become ready"))
         return 0;
 #if EP_VOLTAGE_SCALE == 0
+    const uint32_t revision = (DBGMCU_IDC & DBGMCU_IDC_REV_ID_Msk) >> DBGMCU_IDC_REV_ID_Pos;
+    if (!ep_step(revision == REVISION_V, clock, "VOS0 (480 MHz) needs revision V silicon: plan 400 MHz at VOS1"))
+        return 0;
     RCC_APB4ENR |= RCC_APB4ENR_SYSCFGEN_Msk;
     SYSCFG_PWRCR |= SYSCFG_PWRCR_ODEN_Msk; /* scale 1 + over-drive = VOS0 */
     return ep_await(&PWR_D3CR, PWR_D3CR_VOSRDY_Msk, clock, "VOS0 did not become ready");
