@@ -35,7 +35,7 @@ def compile_model(
     if report.get("regions"):
         regions = [
             (r["name"], f"{r['used']:,}", f"{r['size']:,}", f"{100 * r['used'] / r['size']:.0f}%",
-             ", ".join(part for part, name in report["placement"].items() if name == r["name"]))
+             ", ".join(part for part, name in report["placement"].items() if r["name"] in name.split("+")))
             for r in report["regions"]
         ]  # fmt: skip
         console.out.print(console.table("memory regions", ("region", "used", "size", "full", "holds"), regions))

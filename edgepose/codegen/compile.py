@@ -111,15 +111,18 @@ def _check_quantized(model: Path) -> None:
 def _check_fit(compiled, board, model: Path) -> None:
     """What can be told before linking: the arena needs one RAM region, the arena, input copy and stack need
     the RAM together, the weights the flash. The linker then checks each region with the real sizes."""
+    from edgepose.codegen.firmware import contiguous_spans
+
     ram = board.total("ram", external=False)
-    largest_ram = max((int(r.size) for r in board.memory if r.kind == "ram" and not r.external), default=0)
+    spans = [sum(int(r.size) for r in span) for span in contiguous_spans(board)]
+    largest_ram = max([int(r.size) for r in board.memory if r.kind == "ram" and not r.external] + spans, default=0)
     needed = compiled.arena_bytes + compiled.input_bytes + STACK_BYTES
     if compiled.arena_bytes > largest_ram or needed > ram:
         raise BoardError(
-            f"{model.name} does not fit {board.name}: it needs {needed:,} B of RAM (arena "
-            f"{compiled.arena_bytes:,} in one region + input {compiled.input_bytes:,} + stack {STACK_BYTES:,}); the "
-            f"largest RAM region has {largest_ram:,} B, all RAM {ram:,} B; use a smaller input size or model, "
-            "or a bigger board"
+            f"{model.name} does not fit {board.name}: it needs {needed:,} B of RAM (arena {compiled.arena_bytes:,} "
+            f"in one region or adjacent ones + input {compiled.input_bytes:,} + stack {STACK_BYTES:,}); the largest "
+            f"RAM region (or run of adjacent ones) has {largest_ram:,} B, all RAM {ram:,} B; use a smaller input "
+            "size or model, or a bigger board"
         )
     code = board.placement.code
     flash = board.total("flash", external=False) or int(next(r.size for r in board.memory if r.name == code))

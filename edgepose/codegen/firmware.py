@@ -27,7 +27,9 @@ from edgepose.errors import BoardError, EdgeposeError
 from edgepose.hashing import sha256_path
 
 STACK_BYTES = 8 * 1024
-DATA_BYTES = 8 * 1024  # about what .data/.bss hold besides the input copy: timings, profile, parser buffers
+# what .data/.bss hold besides the input copy: timings, parser buffers, INFO (8 KB), and per layer its profile
+# entry and tick count (64 B)
+DATA_BYTES, DATA_BYTES_PER_LAYER = 8 * 1024, 64
 CODE_BYTES = 64 * 1024  # about what the firmware's code takes besides the weights (20-30 KB today)
 RUNTIME_INFO_BYTES = 512  # the clock and timer the firmware appends to INFO
 
@@ -87,9 +89,10 @@ def hot_weights(board: Board, placement: dict[str, str], network: dict) -> tuple
     if board.placement.load == "ram":
         return None, []
     room = {r.name: int(r.size) for r in _data_ram(board) if r.speed == "tcm"}
-    for part, need in (("arena", network["arena_bytes"]), ("stack", STACK_BYTES + network["input_bytes"] + DATA_BYTES)):
-        if placement[part] in room:
-            room[placement[part]] -= need
+    for part, need in (("arena", network["arena_bytes"]), ("stack", stack_bytes(network))):
+        for name in placement[part].split("+"):
+            if name in room:  # a region of a span is the arena's alone
+                room[name] = room[name] - need if "+" not in placement[part] else 0
     if not room:
         return None, []
     region, budget = max(room.items(), key=lambda item: item[1])
@@ -107,7 +110,12 @@ def hot_weights(board: Board, placement: dict[str, str], network: dict) -> tuple
     return (region if chosen else None), chosen
 
 
-def place(board: Board, arena_bytes: int, input_bytes: int, weights_bytes: int) -> dict[str, str]:
+def stack_bytes(network: dict) -> int:
+    """About what the stack region takes: the stack, the input copy, .data and .bss."""
+    return STACK_BYTES + network["input_bytes"] + DATA_BYTES + DATA_BYTES_PER_LAYER * network.get("layers", 0)
+
+
+def place(board: Board, network: dict) -> dict[str, str]:
     """The region of each part (code, weights, arena, stack with .data/.bss): the board's placement where
     it names one, else the fastest on-chip region with room, in YAML order among equals. Off-chip memory is
     used only where named: it needs its controller set up first."""
@@ -123,16 +131,44 @@ def place(board: Board, arena_bytes: int, input_bytes: int, weights_bytes: int) 
     if chosen["weights"] is None:  # with the code if both fit there, else the first on-chip flash that holds them
         code = regions[chosen["code"]]
         room[code.name] -= CODE_BYTES
-        fits = [r for r in on_chip_flash if room[r.name] >= weights_bytes] or [code]
+        fits = [r for r in on_chip_flash if room[r.name] >= network["weights_bytes"]] or [code]
         chosen["weights"] = code.name if code in fits else fits[0].name
     if not ram:
         raise BoardError(f"board '{board.name}' lists no on-chip RAM region")
-    for part, need in (("arena", arena_bytes), ("stack", STACK_BYTES + input_bytes + DATA_BYTES)):
-        if chosen[part] is None:  # where none has room, the roomiest: the linker then says by how much it overflows
-            free = [r for r in ram if room[r.name] >= need] or [max(ram, key=lambda r: room[r.name])]
-            chosen[part] = free[0].name
-        room[chosen[part]] -= need
+    spans = contiguous_spans(board)
+    for part, need in (("arena", network["arena_bytes"]), ("stack", stack_bytes(network))):
+        if chosen[part] is None:
+            # the fastest place with room; the arena may also span regions that follow each other in the address
+            # space, where that is faster than any single region holding it (or none does)
+            free = [(SPEED_RANK[r.speed], 0, r.name) for r in ram if room[r.name] >= need]
+            if part == "arena":
+                rank = [(max(SPEED_RANK[r.speed] for r in span), 1, _span_name(span)) for span in spans]
+                free += [c for c, span in zip(rank, spans, strict=True) if sum(room[r.name] for r in span) >= need]
+            free.sort(key=lambda c: c[:2])  # stable: YAML order among equals
+            # where nothing has room, the roomiest: the linker then says by how much it overflows
+            chosen[part] = free[0][2] if free else max(ram, key=lambda r: room[r.name]).name
+            for name in chosen[part].split("+") if "+" in chosen[part] else ():
+                room[name] = 0  # the span's regions are the arena's
+        if chosen[part] in room:
+            room[chosen[part]] -= need
     return chosen
+
+
+def contiguous_spans(board: Board) -> list[list[MemoryRegion]]:
+    """Runs of two or more on-chip RAM regions that follow each other in the address space (STM32U5's
+    SRAM1-3, the STM32N6's AXISRAMs), smallest first: an arena no single region holds can span one."""
+    ram = sorted(_data_ram(board), key=lambda r: int(r.origin))
+    spans = []
+    for i in range(len(ram)):
+        for j in range(i + 1, len(ram)):
+            if int(ram[j].origin) != ram[j - 1].end:
+                break
+            spans.append(ram[i : j + 1])
+    return sorted(spans, key=lambda span: (sum(int(r.size) for r in span), max(SPEED_RANK[r.speed] for r in span)))
+
+
+def _span_name(span: list[MemoryRegion]) -> str:
+    return "+".join(r.name for r in span)
 
 
 def _data_ram(board: Board) -> list[MemoryRegion]:
@@ -145,11 +181,17 @@ def linker_script(board: Board, placement: dict[str, str], hot: list[str] = ()) 
     """The board's regions and where each part goes; ``hot`` constant arrays (their ``.rodata.NAME`` sections,
     one per array with -fdata-sections) are linked to run from ``placement["hot_weights"]`` and copied there
     from flash by the startup code, before the rest of .rodata claims them."""
-    used = [r for r in board.memory if r.name in placement.values()]
-    memory = "\n".join(f"  {r.name} (rwx) : ORIGIN = {r.origin:#x}, LENGTH = {int(r.size)}" for r in used)
-    code, weights, arena, stack = (placement[p] for p in ("code", "weights", "arena", "stack"))
+    regions = {r.name: r for r in board.memory}
+    entries = {}  # MEMORY entry -> (origin, length); a span of regions is one entry named A_B
+    for value in dict.fromkeys(placement.values()):
+        span = [regions[name] for name in value.split("+")]
+        entries[value.replace("+", "_")] = (int(span[0].origin), sum(int(r.size) for r in span))
+    memory = "\n".join(
+        f"  {name} (rwx) : ORIGIN = {origin:#x}, LENGTH = {size}" for name, (origin, size) in entries.items()
+    )
+    code, weights, arena, stack = (placement[p].replace("+", "_") for p in ("code", "weights", "arena", "stack"))
     load = "" if board.placement.load == "ram" else f" AT > {code}"
-    hot_region = placement.get("hot_weights") or weights
+    hot_region = (placement.get("hot_weights") or weights).replace("+", "_")
     hot_inputs = " ".join(f"*(.rodata.{name})" for name in hot)
     hot_to = hot_region + (f" AT > {code}" if hot and load else "")
     return f"""/* Generated by edgepose for {board.name}: code in {code}, weights in {weights}, arena in {arena},
@@ -321,11 +363,7 @@ def build_firmware(network_dir: Path, model: Path, board: Board, build_dir: Path
     build_dir = Path(build_dir)
     build_dir.mkdir(parents=True, exist_ok=True)
     drivers = driver_sources(board)
-    placement = place(board, network["arena_bytes"], network["input_bytes"], network["weights_bytes"])
-    hot_region, hot = hot_weights(board, placement, network)
-    if hot_region:
-        placement["hot_weights"] = hot_region
-    (build_dir / "board.ld").write_text(linker_script(board, placement, hot))
+    placement = place(board, network)
     (build_dir / "ep_regs.h").write_text(header("cortex_m", board.mcu.family))
     info = info_json(board, Path(model), network)
     (build_dir / "ep_board.h").write_text(board_header(board, placement, len(info.encode())))
@@ -341,17 +379,26 @@ def build_firmware(network_dir: Path, model: Path, board: Board, build_dir: Path
         f"DRIVERS={' '.join(drivers)}", f"LDSCRIPT={(build_dir / 'board.ld').resolve()}",
         f"CPU_FLAGS={' '.join(cpu_flags(board))}",
     ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True)
+    hot_region, hot = hot_weights(board, placement, network)
+    # the room left for hot weights is an estimate (.bss is known only once linked): where they overflow the
+    # region, the firmware is linked again without them, rather than refusing a model that fits
+    for copies in [hot, []] if hot else [[]]:
+        linked = {**placement, "hot_weights": hot_region} if copies else placement
+        (build_dir / "board.ld").write_text(linker_script(board, linked, copies))
+        result = subprocess.run(command, capture_output=True, text=True)
+        if not result.returncode:
+            break
     if result.returncode:
         overflow = re.search(r"region `(\w+)' overflowed by (\d+) bytes", result.stderr)
         if overflow:
-            parts = ", ".join(p for p, r in placement.items() if r == overflow.group(1))
+            parts = ", ".join(p for p, r in placement.items() if r.replace("+", "_") == overflow.group(1))
             raise BoardError(
                 f"{model.name} does not fit {board.name}: region {overflow.group(1)} ({parts}) overflowed by "
                 f"{int(overflow.group(2))} bytes (arena {network['arena_bytes']} B, weights "
                 f"{network['weights_bytes']} B); choose a smaller model or input size, or a bigger board"
             )
         raise EdgeposeError(f"firmware build for {board.name} failed: {result.stderr.strip()[-1500:]}")
+    placement = linked
     build = _sizes(build_dir / "firmware.elf")
     build.placement = placement
     build.regions = region_use(build_dir / "firmware.elf", board)
@@ -375,12 +422,12 @@ def region_use(elf: Path, board: Board) -> list[dict]:
         for address, role in ((section.address, "run"), (section.load_address, "load")):
             if role == "load" and address == section.address:
                 continue
-            region = next((r for r in board.memory if r.origin <= address < r.end), None)
-            if region is None:
-                continue
-            entry = use[region.name]
-            entry["used"] += section.size
-            entry["sections"].append(section.name if role == "run" else f"{section.name} (initial values)")
+            for region in board.memory:  # a section may span regions that follow each other
+                overlap = min(address + section.size, region.end) - max(address, int(region.origin))
+                if overlap > 0:
+                    use[region.name]["used"] += overlap
+                    what = section.name if role == "run" else f"{section.name} (initial values)"
+                    use[region.name]["sections"].append(what)
     for entry in use.values():
         entry["free"] = entry["size"] - entry["used"]
     return [e for e in use.values() if e["sections"]]
