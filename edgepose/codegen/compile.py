@@ -124,10 +124,13 @@ def _check_fit(compiled, board, model: Path) -> None:
             f"RAM region (or run of adjacent ones) has {largest_ram:,} B, all RAM {ram:,} B; use a smaller input "
             "size or model, or a bigger board"
         )
-    code = board.placement.code
-    flash = board.total("flash", external=False) or int(next(r.size for r in board.memory if r.name == code))
-    if compiled.weights_bytes > flash:
+    if board.placement.load == "ram":  # no flash: the weights are loaded into the RAM the placement names
+        where = board.placement.weights or board.placement.code
+        room, what = int(next(r.size for r in board.memory if r.name == where)), f"{where}, where they are loaded"
+    else:
+        room, what = board.total("flash", external=False), "flash"
+    if compiled.weights_bytes > room:
         raise BoardError(
-            f"{model.name} does not fit {board.name}: {compiled.weights_bytes:,} B of weights for {flash:,} B of "
-            "flash; use a smaller model or a bigger board"
+            f"{model.name} does not fit {board.name}: {compiled.weights_bytes:,} B of weights for {room:,} B of "
+            f"{what}; use a smaller model or a bigger board"
         )
