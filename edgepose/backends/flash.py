@@ -20,6 +20,7 @@ from pathlib import Path
 
 from edgepose.boards import Board
 from edgepose.codegen.elf import board_name
+from edgepose.codegen.firmware import code_region
 from edgepose.errors import BoardError, DeviceError
 
 METHODS = ("gdb", "openocd", "pyocd", "stm32cubeprogrammer", "stm32loader")
@@ -91,11 +92,7 @@ def flash(method: str, board: Board, elf: Path, gdb: str, port: str | None, time
 
 def vector_table(board: Board) -> int:
     """Where the board's firmware has its vector table: the start of the region its code is placed in."""
-    code = board.placement.code
-    regions = [r for r in board.memory if r.name == code] if code else [r for r in board.memory if r.kind == "flash"]
-    if not regions:
-        raise BoardError(f"board '{board.name}' lists no flash region and names no code region in its placement")
-    return int(regions[0].origin)
+    return int(code_region(board).origin)
 
 
 def _openocd_target(board: Board) -> str:

@@ -90,9 +90,7 @@ def hot_weights(board: Board, placement: dict[str, str], network: dict) -> tuple
         return None, []
     room = {r.name: int(r.size) for r in _data_ram(board) if r.speed == "tcm"}
     for part, need in (("arena", network["arena_bytes"]), ("stack", stack_bytes(network))):
-        for name in placement[part].split("+"):
-            if name in room:  # a region of a span is the arena's alone
-                room[name] = room[name] - need if "+" not in placement[part] else 0
+        _occupy(room, placement[part], need)
     if not room:
         return None, []
     region, budget = max(room.items(), key=lambda item: item[1])
@@ -120,16 +118,12 @@ def place(board: Board, network: dict) -> dict[str, str]:
     it names one, else the fastest on-chip region with room, in YAML order among equals. Off-chip memory is
     used only where named: it needs its controller set up first."""
     chosen = {part: getattr(board.placement, part) for part in ("code", "weights", "arena", "stack")}
-    regions = {r.name: r for r in board.memory}
     room = {r.name: int(r.size) for r in board.memory}
     on_chip_flash = [r for r in board.memory if r.kind == "flash" and not r.external]
     ram = sorted(_data_ram(board), key=lambda r: SPEED_RANK[r.speed])
-    if chosen["code"] is None:
-        if board.placement.load == "ram" or not on_chip_flash:
-            raise BoardError(f"board '{board.name}': placement.code must name the RAM region the image is loaded to")
-        chosen["code"] = on_chip_flash[0].name
+    code = code_region(board)
+    chosen["code"] = code.name
     if chosen["weights"] is None:  # with the code if both fit there, else the first on-chip flash that holds them
-        code = regions[chosen["code"]]
         room[code.name] -= CODE_BYTES
         fits = [r for r in on_chip_flash if room[r.name] >= network["weights_bytes"]] or [code]
         chosen["weights"] = code.name if code in fits else fits[0].name
@@ -147,11 +141,29 @@ def place(board: Board, network: dict) -> dict[str, str]:
             free.sort(key=lambda c: c[:2])  # stable: YAML order among equals
             # where nothing has room, the roomiest: the linker then says by how much it overflows
             chosen[part] = free[0][2] if free else max(ram, key=lambda r: room[r.name]).name
-            for name in chosen[part].split("+") if "+" in chosen[part] else ():
-                room[name] = 0  # the span's regions are the arena's
-        if chosen[part] in room:
-            room[chosen[part]] -= need
+        _occupy(room, chosen[part], need)
     return chosen
+
+
+def code_region(board: Board) -> MemoryRegion:
+    """Where the vectors and code go: the region the placement names, else the first on-chip flash. Also
+    where ``flash`` finds the vector table."""
+    on_chip_flash = [r for r in board.memory if r.kind == "flash" and not r.external]
+    if board.placement.code is not None:
+        return next(r for r in board.memory if r.name == board.placement.code)
+    if board.placement.load == "ram" or not on_chip_flash:
+        raise BoardError(
+            f"board '{board.name}' has no on-chip flash: placement.code must name the RAM region the image is loaded to"
+        )
+    return on_chip_flash[0]
+
+
+def _occupy(room: dict[str, int], where: str, need: int) -> None:
+    """Take ``need`` bytes of ``where``'s room; the regions of a span (``A+B``) are the arena's alone."""
+    names = where.split("+")
+    for name in names:
+        if name in room:
+            room[name] = room[name] - need if len(names) == 1 else 0
 
 
 def contiguous_spans(board: Board) -> list[list[MemoryRegion]]:
@@ -227,7 +239,7 @@ def board_header(board: Board, placement: dict[str, str], info_bytes: int) -> st
     clock, uart, family = board.clock, board.uart, board.mcu.family
     planned = clock.sysclk_hz if clock else board.cpu.clock_hz
     reset = clock.reset_hz if clock else board.cpu.clock_hz
-    d |= {"EP_CPU_HZ": f"{planned}u", "EP_RESET_HZ": f"{reset}u", "EP_HSI_HZ": f"{reset}u"}
+    d |= {"EP_CPU_HZ": f"{planned}u", "EP_RESET_HZ": f"{reset}u"}
     d["EP_CLOCK_PLAN"] = int(bool(clock and clock.pll))
     no_pll = (
         f"no PLL in the board's clock plan: the core runs on {clock.oscillator}" if clock and not clock.pll else None

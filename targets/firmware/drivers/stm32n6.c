@@ -13,5 +13,5 @@ void driver_uart_init(uint32_t uart_hz) {
     (void)uart_hz;
     RCC_CCIPR13 = (RCC_CCIPR13 & ~RCC_CCIPR13_USART1SEL_Msk) | EP_FIELD(RCC_CCIPR13, USART1SEL, USART1_KERNEL_HSI);
     console_pins();
-    usart_start(EP_HSI_HZ);
+    usart_start(EP_RESET_HZ); /* the N6 starts on its HSI: the board's clock.reset_hz is the HSI's rate */
 }
