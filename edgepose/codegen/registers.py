@@ -271,7 +271,7 @@ def check_against_svd(table: RegisterTable, svd: dict[str, dict], tag: str) -> t
             if svd_p is None:
                 wrong.append(f"{p.name}: not in the vendor's description")
                 continue
-            if p.base is not None and svd_p["base"] != p.base:  # noqa: SIM102
+            if p.base is not None and svd_p["base"] != p.base:
                 wrong.append(f"{p.name}: base {p.base:#x}, vendor {_hex(svd_p['base'])}")
         for r in p.registers if svd_p else ():
             svd_r = _svd_register(svd_p, p.name, r.name)

@@ -31,8 +31,9 @@ static int supply_and_scale(ep_clock_state *clock) {
     RCC_APB4ENR |= RCC_APB4ENR_SYSCFGEN_Msk;
     SYSCFG_PWRCR |= SYSCFG_PWRCR_ODEN_Msk; /* scale 1 + over-drive = VOS0 */
     return ep_await(&PWR_D3CR, PWR_D3CR_VOSRDY_Msk, clock, "VOS0 did not become ready");
-#endif
+#else
     return 1;
+#endif
 }
 
 static int pll1(ep_clock_state *clock) {
