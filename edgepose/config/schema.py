@@ -30,7 +30,12 @@ class General(Section):
     deterministic_ops: bool = False
     num_threads: int | None = Field(None, ge=1, description="CPU threads for LiteRT / ONNX Runtime on host")
     gpu_memory_limit: float | None = Field(None, gt=0, description="GiB TensorFlow may take on the GPU")
-    model_path: InputPath | None = Field(None, description="a model to fine-tune, quantize or evaluate")
+    model_path: InputPath | None = Field(
+        None, description="a brought model: training fine-tunes it; pipeline steps without training start from it"
+    )
+    mlflow_uri: str | None = Field(
+        None, description="track runs in MLflow (the mlflow extra): a folder for a local file store, or a tracking URI"
+    )
 
 
 # ---------------------------------------------------------------------------------------------- dataset
@@ -182,8 +187,23 @@ class ModelSection(Section):
         None, gt=0.0, description="width multiplier (alpha in MobileNet terms); null: the model's"
     )
     heatmap_stride: Literal[2, 4, 8] = 4
-    weights: InputPath | None = Field(None, description="start from these weights instead of from scratch")
+    pretrained_weights: InputPath | None = Field(
+        None,
+        description="a .keras, .weights.h5 or .h5 file whose layers load into this model by name and shape, "
+        "e.g. a backbone; the run reports what loaded",
+    )
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
+
+    @field_validator("pretrained_weights", mode="before")
+    @classmethod
+    def _a_file(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in ("none", "null", ""):
+            return None
+        if isinstance(value, str) and value.strip().lower() == "imagenet":
+            raise ValueError(
+                "the model zoo's imagenet weights do not ship with edgepose; give a .keras, .weights.h5 or .h5 file"
+            )
+        return value
 
     @field_validator("name")
     @classmethod
@@ -256,6 +276,25 @@ class Training(Section):
     distribution: Literal["none", "mirrored", "multi_worker"] = "none"
     data_service: str | None = Field(None, pattern=r"^grpc://[^:/]+:\d+$", description="grpc://host:port")
     resume_from: InputPath | None = Field(None, description="a run directory to continue")
+    frozen_layers: str | None = Field(
+        None,
+        description="layers kept as they are, by index into the model's layers: (0:154), (0:-1) all but the last, "
+        "(0:-7, -5)",
+    )
+
+    @field_validator("frozen_layers", mode="before")
+    @classmethod
+    def _check_frozen(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", "")):
+            return None
+        from edgepose.errors import ConfigError
+        from edgepose.train.transfer import frozen_indices
+
+        try:
+            frozen_indices(str(value), 1 << 20)  # the syntax now; the range once the model is built
+        except ConfigError as error:
+            raise ValueError(str(error).removeprefix("training.frozen_layers: ")) from None
+        return str(value)
 
     @field_validator("optimizer")
     @classmethod

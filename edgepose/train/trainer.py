@@ -7,6 +7,7 @@ EarlyStopping, ReduceLROnPlateau, CSV and TensorBoard logging, the progress bar)
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import os
@@ -49,14 +50,14 @@ def train(config: Config, run: Run, resume_state: dict | None = None) -> TrainRe
         if resume_state is not None:
             model = _load(run.path / cb.LAST, compile=True)
         else:
-            model = _fresh_model(config, mixed)
+            model = _fresh_model(config, mixed, run)
             steps = steps_per_epoch(len(splits.train), config.training.batch_size) * config.training.epochs
             model.compile(optimizer=_optimizer(config.training.optimizer, steps), loss=_loss(config.training.loss))
-    spec = PipelineSpec.from_config(config, tuple(model.inputs[0].shape[1:3]))
+    spec = _spec(config, model)
     if spec.channels != model.inputs[0].shape[-1]:
         raise ConfigError(f"preprocessing.color_mode '{spec.color_mode}' does not match the model's input channels")
     data = _training_data(splits, spec, config)
-    plain = PipelineSpec.from_config(config, spec.input_size, augment_data=False)
+    plain = dataclasses.replace(spec, augmentation=None)
     validation = training_dataset(splits.val, plain, config.training.batch_size, shuffle=False, repeat=True)
     initial_epoch = resume_state["epoch"] if resume_state else 0
     callbacks = _callbacks(config, run, splits, spec, resume_state)
@@ -79,6 +80,13 @@ def train(config: Config, run: Run, resume_state: dict | None = None) -> TrainRe
 
 
 # ---------------------------------------------------------------------------------------------- pieces
+
+
+def _spec(config: Config, model) -> PipelineSpec:
+    """Input size and heatmap stride come from the model (a brought one may differ from the config's)."""
+    height = int(model.inputs[0].shape[1])
+    spec = PipelineSpec.from_config(config, tuple(model.inputs[0].shape[1:3]))
+    return dataclasses.replace(spec, stride=height // int(model.outputs[0].shape[1]))
 
 
 def steps_per_epoch(samples: int, batch_size: int) -> int:
@@ -118,21 +126,54 @@ def _mixed_precision(setting: str) -> bool:
     return enabled
 
 
-def _fresh_model(config: Config, mixed: bool):
+def _fresh_model(config: Config, mixed: bool, run: Run):
+    """The zoo model the config names, or the brought ``general.model_path``; then pretrained weights by name,
+    then frozen layers, then (on a GPU) the float32 output for mixed precision."""
     import keras
 
-    from edgepose.models.registry import build_from_config
+    from edgepose.train import transfer
 
-    model = build_from_config(config.model, config.dataset.keypoints)
-    if config.model.weights is not None:
-        try:
-            model.load_weights(config.model.weights)
-        except (ValueError, OSError) as exc:
-            raise ModelError(f"{config.model.weights}: cannot load into '{config.model.name}': {exc}") from None
+    model = _brought_model(config) if config.general.model_path else _zoo_model(config)
+    if config.model.pretrained_weights is not None:
+        report = transfer.load_by_name(model, config.model.pretrained_weights)
+        run.write_json("pretrained_weights.json", report.as_dict())
+        console.err.print(report.summary(), soft_wrap=True)
+    if config.training.frozen_layers:
+        frozen, trainable = transfer.freeze(model, config.training.frozen_layers)
+        console.err.print(
+            f"frozen layers {config.training.frozen_layers}: {frozen} of {len(model.layers)} layers frozen, "
+            f"{trainable:,} trainable parameters"
+        )
     if mixed:  # heatmaps leave the model in float32 whatever the compute type
         outputs = keras.layers.Activation("linear", dtype="float32", name="heatmaps_float32")(model.outputs[0])
         model = keras.Model(model.inputs, outputs, name=model.name)
     return model
+
+
+def _zoo_model(config: Config):
+    from edgepose.models.registry import build_from_config
+
+    return build_from_config(config.model, config.dataset.keypoints)
+
+
+def _brought_model(config: Config):
+    """A Keras model trained elsewhere, fine-tuned on this data: its heatmaps must have one channel per
+    keypoint of the dataset."""
+    from edgepose.runtime.keras_runner import KerasRunner
+
+    path = config.general.model_path
+    if path.suffix not in (".keras", ".h5"):
+        raise ConfigError(f"general.model_path {path}: training fine-tunes a Keras model (.keras or .h5)")
+    runner = KerasRunner.from_file(path)
+    if not runner.is_heatmap_model:
+        raise ModelError(f"{path}: not a heatmap model (input {runner.input_shape}, output {runner.output_shape})")
+    channels, wanted = runner.output_shape[-1], config.dataset.keypoints
+    if wanted is not None and channels != wanted:
+        raise ConfigError(
+            f"general.model_path {path}: the model makes {channels} heatmaps, the dataset has {wanted} keypoints"
+        )
+    console.err.print(f"fine-tuning {path.name}: input {runner.input_shape}, heatmap stride {runner.stride}")
+    return runner.model
 
 
 def _load(path: Path, compile: bool):
