@@ -22,6 +22,7 @@ from edgepose.cli import (
     export_cmd,
     models_cmd,
     pipeline_cmd,
+    predict_cmd,
     quantize_cmd,
     report_cmd,
     targets_cmd,
@@ -58,6 +59,7 @@ def _root(
 
 app.command("train")(train_cmd.train)
 app.command("evaluate")(evaluate_cmd.evaluate)
+app.command("predict")(predict_cmd.predict)
 app.command("export")(export_cmd.export)
 app.command("quantize")(quantize_cmd.quantize)
 app.command("inspect")(export_cmd.inspect)

@@ -367,6 +367,19 @@ class Evaluation(Section):
     max_samples: int | None = Field(None, ge=1)
 
 
+# ---------------------------------------------------------------------------------------------- prediction
+
+
+class Prediction(Section):
+    test_files_path: InputPath | None = Field(None, description="images, videos or a folder of them to predict on")
+    boxes: InputPath | None = Field(
+        None, description='JSON {"file name": [x, y, w, h]}: the person in each; null: the whole frame, letterboxed'
+    )
+    confidence_threshold: float = Field(
+        0.2, ge=0.0, le=1.0, description="keypoints drawn as confident (dots) at or above it, as rings below"
+    )
+
+
 # ---------------------------------------------------------------------------------------------- targets
 
 
@@ -432,6 +445,7 @@ class Config(Section):
     training: Training = Training()
     quantization: Quantization = Quantization()
     evaluation: Evaluation = Evaluation()
+    prediction: Prediction = Prediction()
     targets: list[TargetEntry] = Field(default_factory=lambda: [TargetEntry(board="host")])
     benchmark: Benchmark = Benchmark()
 

@@ -91,6 +91,26 @@ def decode(
     return from_heatmap(uv, stride), confidence
 
 
+def peak_mass(heatmaps: np.ndarray) -> np.ndarray:
+    """A confidence in [0, 1] per keypoint that people can threshold: for log-probability channels the
+    probability within the integral window around the peak (a peak's own probability is small however sure
+    the model is, since a sigma-2 target spreads over ~25 pixels); for Gaussian channels the peak value."""
+    heatmaps = np.asarray(heatmaps, dtype=np.float32)
+    height, width, count = heatmaps.shape
+    flat = heatmaps.reshape(-1, count)
+    peak = flat.argmax(axis=0)
+    r = INTEGRAL_RADIUS
+    mass = np.empty(count, np.float32)
+    for k, (u, v) in enumerate(zip(peak % width, peak // width, strict=True)):
+        channel = heatmaps[:, :, k]
+        if channel.max() > 0:
+            mass[k] = min(float(channel.max()), 1.0)
+            continue
+        probability = np.exp(channel - np.logaddexp.reduce(channel.reshape(-1)))
+        mass[k] = probability[max(v - r, 0) : v + r + 1, max(u - r, 0) : u + r + 1].sum()
+    return mass
+
+
 def _positive(channel: np.ndarray) -> np.ndarray:
     """A heatmap channel as non-negative values proportional to probability: a log-probability channel
     (peak <= 0) exponentiated, relative to its peak; a Gaussian one with negative noise cut off."""
