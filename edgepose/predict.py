@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -20,7 +20,7 @@ import numpy as np
 
 from edgepose.data import heatmaps
 from edgepose.data.pipeline import PipelineSpec
-from edgepose.errors import DataError
+from edgepose.errors import DataError, ModelError
 from edgepose.runs import Run
 from edgepose.runtime.runner import Runner
 from edgepose.skeletons import skeleton_for
@@ -352,6 +352,59 @@ def predict_all(
         run.write_json(f"{names[path]}.keypoints.json", keypoints)
         outcome.videos += 1
     return results, outcome
+
+
+def predict_files(
+    model: Path,
+    paths: list[Path],
+    config,
+    run: Run,
+    engine: str | None = None,
+    device: DeviceCheck | None = None,
+    on_total: Callable[[int], None] = lambda n: None,
+    progress: Callable[[int], None] = lambda n: None,
+) -> Outcome:
+    """The whole of ``edgepose predict`` but the terminal: fed as the model's sidecar (or training run)
+    says, cropped as ``config`` says, written into ``run``. ``on_total`` hears the frame count first."""
+    from edgepose import console
+    from edgepose.convert.metadata import assumption_note, resolve_normalization
+    from edgepose.runtime import open_runner
+
+    found = gather(paths)
+    box_file = config.prediction.boxes
+    boxes = read_boxes(box_file)
+    with open_runner(model, engine, config.general.num_threads) as runner:
+        if not runner.is_heatmap_model:
+            raise ModelError(f"{model}: outputs {runner.output_shapes} are not heatmaps; predict needs a pose model")
+        config.dataset.keypoints = runner.keypoints
+        normalization, normalized_by = resolve_normalization(model, config)
+        if normalized_by == "assumed":
+            console.warn(assumption_note(model, normalization))
+        spec = PipelineSpec.from_config(config, runner.input_shape[:2], augment_data=False)
+        spec = replace(spec, scale=normalization.scale, offset=normalization.offset, color_mode=_mode(normalization))
+        predictor = Predictor(runner, spec, config.evaluation.refine, config.dataset.bbox_padding)
+        total = found.frame_count()
+        if not total:
+            raise DataError(
+                "no image or video to predict on in "
+                + ", ".join(map(str, paths))
+                + "".join(f"; {problem}" for problem in found.problems[:3])
+            )
+        on_total(total)
+        run.add_input(model, "model", normalization=normalization.as_dict(), normalization_from=normalized_by)
+        if box_file:
+            run.add_input(box_file, "boxes")
+        results, outcome = predict_all(
+            predictor, found, boxes, run, config.prediction.confidence_threshold, device, progress
+        )
+    run.write_json("predictions.json", results)
+    if outcome.problems:
+        run.write_json("problems.json", outcome.problems)
+    return outcome
+
+
+def _mode(normalization) -> str:
+    return "grayscale" if normalization.color == "gray" else normalization.color
 
 
 def _box_for(boxes: dict, path: Path):

@@ -8,7 +8,7 @@ import typer
 from rich.progress import Progress
 
 from edgepose import console
-from edgepose.cli.common import CONFIG_OPTION, OUT_OPTION, model_normalization, resolve_config
+from edgepose.cli.common import CONFIG_OPTION, OUT_OPTION, resolve_config
 from edgepose.errors import ConfigError, DataError, ModelError
 from edgepose.runs import Run
 
@@ -38,48 +38,26 @@ def predict(
 ) -> None:
     """Predict keypoints on images and videos: COCO results JSON, annotated images, annotated videos."""
     from edgepose import predict as prediction
-    from edgepose.cli.evaluate_cmd import _feed_as
-    from edgepose.data.pipeline import PipelineSpec
-    from edgepose.runtime import open_runner
 
     flags = [f"evaluation.refine={refine}"] if refine else []
     flags += [f"prediction.confidence_threshold={threshold}"] if threshold is not None else []
+    flags += [f"prediction.boxes={boxes}"] if boxes is not None else []
     settings = resolve_config(config, flags)
     given = list(inputs or ([settings.prediction.test_files_path] if settings.prediction.test_files_path else []))
     if not given:
         raise ConfigError("nothing to predict on: give images, videos or folders, or prediction.test_files_path")
     if target is not None and model.suffix.lower() != ".tflite":
         raise ModelError(f"{model}: --target runs a .tflite model on the board; quantize or export one first")
-    found = prediction.gather(given)
-    box_file = boxes or settings.prediction.boxes
-    box_of = prediction.read_boxes(box_file)
-    with open_runner(model, engine, settings.general.num_threads) as runner:
-        if not runner.is_heatmap_model:
-            raise ModelError(f"{model}: outputs {runner.output_shapes} are not heatmaps; predict needs a pose model")
-        settings.dataset.keypoints = runner.keypoints
-        normalization, normalized_by = model_normalization(model, settings)
-        _feed_as(normalization, settings)
-        spec = PipelineSpec.from_config(settings, runner.input_shape[:2], augment_data=False)
-        predictor = prediction.Predictor(runner, spec, settings.evaluation.refine, settings.dataset.bbox_padding)
-        total = found.frame_count()
-        if not total:
-            for problem in found.problems:
-                console.warn(problem)
-            raise DataError(f"no image or video to predict on in {', '.join(map(str, given))}")
-        run = Run.create("predict", out, settings.general.runs_dir, settings)
-        run.add_input(model, "model", normalization=normalization.as_dict(), normalization_from=normalized_by)
-        if box_file:
-            run.add_input(box_file, "boxes")
-        with run, _device(target, model, port, ssh, settings, run) as device:
-            with Progress(console=console.err, transient=True) as bar:
-                task = bar.add_task(f"predicting on {total} frames", total=total)
-                results, outcome = prediction.predict_all(
-                    predictor, found, box_of, run, settings.prediction.confidence_threshold, device,
-                    lambda n: bar.advance(task, n),
-                )  # fmt: skip
-            run.write_json("predictions.json", results)
-            if outcome.problems:
-                run.write_json("problems.json", outcome.problems)
+    prediction.read_boxes(settings.prediction.boxes)  # a malformed file is refused before the run folder exists
+    run = Run.create("predict", out, settings.general.runs_dir, settings)
+    bar = Progress(console=console.err, transient=True)
+    with run, _device(target, model, port, ssh, settings, run) as device, bar:
+        task = bar.add_task("predicting", total=None)
+        outcome = prediction.predict_files(
+            model, given, settings, run, engine, device,
+            on_total=lambda total: bar.update(task, total=total, description=f"predicting on {total} frames"),
+            progress=lambda n: bar.advance(task, n),
+        )  # fmt: skip
     _print(outcome, target, run)
     if not outcome.frames:
         raise DataError("no frame could be read; see the lines above")
