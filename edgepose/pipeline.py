@@ -1,5 +1,6 @@
 """``edgepose pipeline``: the services chained as the STM32 model zoo's chain modes do —
-train → export → quantize → evaluate (float and int8) → benchmark on every configured target → compare.
+train → export → quantize → evaluate (float and int8) → benchmark on every configured target → compare,
+or the steps of the config's ``operation_mode`` (``chain_tqeb``, ``prediction``, ``deployment``...).
 
 Each step reads named artifacts (``model``, ``float_tflite``, ``int8``, ``reports``) and writes its own
 into ``<run>/<step>/``. ``pipeline.json`` records, per step, the sha256 of what it read and of the config
@@ -124,7 +125,7 @@ def _evaluate(ctx: Context, out: Path) -> tuple[dict, str]:
 
     samples = load_splits(ctx.config.dataset).val
     scores = {}
-    for role, name in (("float", "model"), ("int8", "int8")):
+    for role, name in _evaluated(ctx):
         run = Run.create("evaluate", out=out / role, config=ctx.config)
         with run, open_runner(ctx.path(name)) as runner:
             scores[role] = evaluate(runner, samples, ctx.config, run)
@@ -135,6 +136,78 @@ def _evaluate(ctx: Context, out: Path) -> tuple[dict, str]:
     write_json(out / "accuracy.json", table)
     text = ", ".join(f"{role} OKS {t['mean_oks']:.3f} AP {t['AP']:.3f}" for role, t in table.items())
     return {"accuracy": out / "accuracy.json"}, text
+
+
+def _evaluated(ctx: Context) -> list[tuple[str, str]]:
+    """(role, artifact) of each model there is to score: the float one (Keras, else its .tflite) and the int8."""
+    chosen = []
+    for role, names in (("float", ("model", "float_tflite")), ("int8", ("int8",))):
+        name = next((n for n in names if ctx.artifacts.get(n)), None)
+        if name:
+            chosen.append((role, name))
+    if not chosen:
+        raise ConfigError("nothing to evaluate: train a model, or give one with general.model_path or --model")
+    return chosen
+
+
+def _predict(ctx: Context, out: Path) -> tuple[dict, str]:
+    from edgepose.predict import predict_files
+    from edgepose.runs import Run
+
+    config = ctx.config.model_copy(deep=True)  # predict sets the keypoint count from the model
+    inputs = config.prediction.test_files_path
+    if inputs is None:
+        raise ConfigError("the prediction step needs prediction.test_files_path: images, videos or a folder")
+    name = next((n for n in ("model", "int8", "float_tflite") if ctx.artifacts.get(n)), "model")
+    run = Run.create("predict", out=out, config=config)
+    with run:
+        outcome = predict_files(ctx.path(name), [inputs], config, run)
+    for problem in outcome.problems:
+        ctx.log(f"predict: {problem}")
+    bad = f", {len(outcome.problems)} unreadable" if outcome.problems else ""
+    return {"predictions": out / "predictions.json"}, f"{outcome.frames} frames predicted{bad}: {out}"
+
+
+def _deploy(ctx: Context, out: Path) -> tuple[dict, str]:
+    deployed = []
+    for entry in ctx.config.targets:
+        try:
+            deployed.append(_deploy_one(ctx, entry, out / entry.board))
+            ctx.log(f"deploy {entry.board}: {deployed[-1]}")
+        except (EdgeposeError, OSError) as error:
+            ctx.failures.append({"target": entry.board, "reason": str(error)})
+            ctx.log(f"deploy {entry.board}: FAILED: {error}")
+    if not deployed:
+        raise EdgeposeError("no target could be deployed to: " + "; ".join(f["reason"] for f in ctx.failures))
+    failed = f", {len(ctx.failures)} failed" if ctx.failures else ""
+    return {"deployed": out}, "; ".join(deployed) + failed
+
+
+def _deploy_one(ctx: Context, entry, folder: Path) -> str:
+    """MCU boards: the firmware, flashed when the entry names a method; Linux boards: the model copied over
+    ssh; the host runs models where they are."""
+    from edgepose.boards import find_board
+
+    board = find_board(entry.board)
+    if board.is_mcu:
+        from edgepose.backends import flash as flashing
+        from edgepose.codegen.compile import compile_for_board
+
+        report = compile_for_board(ctx.path("int8"), board.name, folder, True)
+        elf = Path(report["firmware"]["elf"])
+        if entry.flash is None:
+            return f"{board.name}: firmware {elf.name} built ({report['arena_bytes']:,} B arena)"
+        flashing.flash(entry.flash, board, elf, entry.gdb, entry.port)
+        return f"{board.name}: flashed with {entry.flash}"
+    if board.backend == "rpi":
+        from edgepose.backends import rpi
+
+        if not entry.ssh:
+            raise ConfigError(f"target '{board.name}' needs ssh: user@host in the targets section to deploy")
+        model = ctx.path("int8_onnx" if entry.runtime == "onnxruntime" else "int8")
+        copied = rpi.deploy(rpi.Remote(entry.ssh, board, None), model, False, entry.runtime or "litert")
+        return f"{board.name}: {', '.join(copied)} copied to {entry.ssh}"
+    return f"{board.name}: runs models in place, nothing to copy"
 
 
 def _benchmark(ctx: Context, out: Path) -> tuple[dict, str]:
@@ -163,7 +236,9 @@ def _benchmark_one(ctx: Context, entry, path: Path) -> Path:
     settings = ctx.config.benchmark
     board = find_board(entry.board)
     runtime = entry.runtime or settings.runtime
-    model = ctx.path("int8_onnx" if runtime == "onnxruntime" and not board.is_mcu else "int8")
+    wanted = "int8_onnx" if runtime == "onnxruntime" and not board.is_mcu else "int8"
+    # a float model is measured as it is when no int8 one was made (the benchmarking mode on a float .tflite)
+    model = ctx.path(wanted if ctx.artifacts.get(wanted) or not ctx.artifacts.get("float_tflite") else "float_tflite")
     if board.backend in ("rpi", "stm32") and not (entry.ssh or entry.port):
         raise ConfigError(f"target '{entry.board}' ({board.backend}) needs ssh: or port: in the targets section")
     request = Request(
@@ -197,11 +272,56 @@ STEPS = (
     Step("train", (), ("dataset", "preprocessing", "data_augmentation", "model", "training"), _train),
     Step("export", ("model",), (), _export),
     Step("quantize", ("model",), ("dataset", "preprocessing", "quantization", "targets"), _quantize),
-    Step("evaluate", ("model", "int8"), ("dataset", "preprocessing", "evaluation"), _evaluate),
-    Step("benchmark", ("int8", "int8_onnx"), ("targets", "benchmark"), _benchmark),
+    Step("evaluate", ("model", "float_tflite", "int8"), ("dataset", "preprocessing", "evaluation"), _evaluate),
+    Step("predict", ("model", "int8", "float_tflite"), ("prediction", "evaluation", "dataset"), _predict),
+    Step("benchmark", ("int8", "int8_onnx", "float_tflite"), ("targets", "benchmark"), _benchmark),
     Step("compare", ("reports",), (), _compare),
+    Step("deploy", ("int8", "int8_onnx"), ("targets",), _deploy),
 )
 STEP_NAMES = tuple(s.name for s in STEPS)
+DEFAULT_STEPS = ("train", "export", "quantize", "evaluate", "benchmark", "compare")
+
+# The STM32 model zoo's operation modes, as the steps they run. The zoo's chain_eqe evaluates the float model,
+# quantizes, then evaluates the int8 one: here the evaluate step after quantize scores both.
+OPERATION_MODES = {
+    "training": ("train",),
+    "evaluation": ("evaluate",),
+    "quantization": ("quantize",),
+    "prediction": ("predict",),
+    "benchmarking": ("export", "benchmark", "compare"),
+    "deployment": ("deploy",),
+    "chain_tqe": ("train", "quantize", "evaluate"),
+    "chain_tqeb": ("train", "quantize", "evaluate", "benchmark", "compare"),
+    "chain_eqe": ("quantize", "evaluate"),
+    "chain_qb": ("quantize", "benchmark", "compare"),
+    "chain_eqeb": ("quantize", "evaluate", "benchmark", "compare"),
+    "chain_qd": ("quantize", "deploy"),
+}
+
+
+def steps_for_mode(mode: str, given: dict) -> list[str]:
+    """The steps of ``mode``; a step that only converts what was given (export of a .tflite) is left out."""
+    steps = list(OPERATION_MODES[mode])
+    if "export" in steps and "model" not in given:
+        steps.remove("export")  # a .tflite or .onnx was given: it is benchmarked as it is
+    return steps
+
+
+def given_artifacts(path: Path) -> dict[str, Path]:
+    """What a brought model is to the steps: a Keras ``model``, a ``float_tflite``, or an ``int8`` file."""
+    from edgepose.bench.artifact import numeric_kind
+    from edgepose.convert.modelfile import model_kind
+
+    path = Path(path)
+    kind = model_kind(path)
+    if kind in ("keras", "h5"):
+        return {"model": path}
+    if kind not in ("tflite", "onnx"):
+        raise ConfigError(f"{path}: a {kind or 'unknown'} file; the pipeline starts from .keras, .h5, .tflite or .onnx")
+    quantized = numeric_kind(path) in ("int8", "int16x8")
+    if kind == "onnx":
+        return {"int8_onnx" if quantized else "float_onnx": path}
+    return {"int8" if quantized else "float_tflite": path}
 
 
 # ---------------------------------------------------------------------------------------------- driver
@@ -209,7 +329,7 @@ STEP_NAMES = tuple(s.name for s in STEPS)
 
 def parse_steps(text: str | None) -> list[str]:
     if not text:
-        return list(STEP_NAMES)
+        return list(DEFAULT_STEPS)
     chosen = [s.strip() for s in text.split(",") if s.strip()]
     unknown = [s for s in chosen if s not in STEP_NAMES]
     if unknown:

@@ -1,4 +1,5 @@
-"""``edgepose pipeline CONFIG.yaml``: train → export → quantize → evaluate → benchmark → compare."""
+"""``edgepose pipeline CONFIG.yaml``: train → export → quantize → evaluate → benchmark → compare, or the steps
+of the config's ``operation_mode``."""
 
 from __future__ import annotations
 
@@ -14,10 +15,15 @@ def pipeline(
     config: Path = typer.Argument(..., help="Experiment config YAML.", dir_okay=False),
     overrides: list[str] | None = OVERRIDES_ARGUMENT,
     steps: str | None = typer.Option(
-        None, "--steps", help="Comma-separated subset, e.g. quantize,evaluate,benchmark (default: all)."
+        None,
+        "--steps",
+        help="Comma-separated steps, e.g. quantize,evaluate,benchmark (default: the config's operation_mode, "
+        "else train to compare). Steps: train, export, quantize, evaluate, predict, benchmark, compare, deploy.",
     ),
     resume: bool = typer.Option(False, "--resume", help="Skip steps whose inputs are unchanged (needs --out)."),
-    model: Path | None = typer.Option(None, "--model", help="A trained .keras model, for --steps without train."),
+    model: Path | None = typer.Option(
+        None, "--model", help="A model to start from when no step trains (default: general.model_path)."
+    ),
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Run directory (default runs/pipeline-<time>).", file_okay=False
     ),
@@ -28,11 +34,18 @@ def pipeline(
     from edgepose.config import dump_config, load_config
     from edgepose.data.sources import settle_dataset
     from edgepose.errors import ConfigError, EdgeposeError
-    from edgepose.pipeline import failures, parse_steps, run_pipeline
+    from edgepose.pipeline import failures, given_artifacts, parse_steps, run_pipeline, steps_for_mode
     from edgepose.runs import _fresh_dir
 
     settings = load_config(config, overrides or [])
-    chosen = parse_steps(steps)
+    brought = model or settings.general.model_path
+    given = given_artifacts(brought) if brought else {}
+    mode = settings.operation_mode
+    chosen = parse_steps(steps) if steps or not mode else steps_for_mode(mode, given)
+    if "train" in chosen:
+        given = {}  # training makes the model; general.model_path is what it fine-tunes
+    if mode and not steps:
+        console.err.print(f"operation_mode {mode}: {', '.join(chosen)}")
     if resume and out is None:
         raise ConfigError("--resume continues a run directory: give it with --out")
     root = out or _fresh_dir(settings.general.runs_dir, "pipeline")
@@ -42,7 +55,6 @@ def pipeline(
     root.mkdir(parents=True, exist_ok=True)
     native_log.attach(root)
     write_text(root / "config.yaml", dump_config(settings))
-    given = {"model": model} if model else {}
     with console.chain_progress(chosen) as on_step:
         outcomes = run_pipeline(settings, root, chosen, resume, given, on_step)
     rows = [(o.name, o.status, f"{o.seconds:.1f}", o.summary) for o in outcomes]

@@ -391,6 +391,10 @@ class TargetEntry(Section):
     port: str | None = Field(None, description="serial device or pyserial URL")
     runtime: Literal["litert", "onnxruntime"] | None = None
     threads: int | None = Field(None, ge=1)
+    flash: Literal["gdb", "openocd", "pyocd", "stm32cubeprogrammer", "stm32loader"] | None = Field(
+        None, description="deploy: flash the firmware this way (as `edgepose flash --method`); null: build it only"
+    )
+    gdb: str = Field("127.0.0.1:3333", description="host:port of the GDB server for flash: gdb")
 
     @model_validator(mode="before")
     @classmethod
@@ -432,7 +436,26 @@ class Benchmark(Section):
 # ---------------------------------------------------------------------------------------------- the whole file
 
 
+OperationMode = Literal[
+    "training",
+    "evaluation",
+    "quantization",
+    "prediction",
+    "benchmarking",
+    "deployment",
+    "chain_tqe",
+    "chain_tqeb",
+    "chain_eqe",
+    "chain_qb",
+    "chain_eqeb",
+    "chain_qd",
+]
+
+
 class Config(Section):
+    operation_mode: OperationMode | None = Field(
+        None, description="what `edgepose pipeline` runs, as in the STM32 model zoo; null: train to compare"
+    )
     general: General = General()
     dataset: Dataset = Dataset()
     preprocessing: Preprocessing = Preprocessing()
