@@ -86,12 +86,15 @@ def _quantize(ctx: Context, out: Path) -> tuple[dict, str]:
     from edgepose.data.sources import load_splits
     from edgepose.quantize import calibration
     from edgepose.quantize.ptq import QuantizeJob, quantize
+    from edgepose.quantize.report import metrics
+    from edgepose.runs import Run
     from edgepose.runtime import open_runner
 
     config, q = ctx.config, ctx.config.quantization
     normalization = Normalization.from_config(config)
     with open_runner(ctx.path("model")) as runner:  # the model's own size: the config may leave it to the zoo default
         size = tuple(runner.input_shape[:2])
+    run = Run.create("quantize", out=out, config=config)
     synthetic = config.dataset.format == "synthetic" and config.dataset.training_path is None
     source = "synthetic" if synthetic else config.dataset.training_path
     seed = config.general.global_seed or 0
@@ -107,11 +110,14 @@ def _quantize(ctx: Context, out: Path) -> tuple[dict, str]:
         return QuantizeJob.from_config(ctx.path("model"), folder, calib, normalization, config, backend=backend)
 
     val = load_splits(config.dataset).val
-    report = quantize(job(out, "tflite"), config, val)
-    made = {"int8": next(out / a["file"] for a in report["artifacts"] if a["role"] == "int8")}
-    if any((t.runtime or config.benchmark.runtime) == "onnxruntime" for t in config.targets):
-        onnx = quantize(job(out / "onnx", "onnx"), config)
-        made["int8_onnx"] = next(out / "onnx" / a["file"] for a in onnx["artifacts"] if a["role"] == "int8")
+    with run:
+        report = quantize(job(out, "tflite"), config, val)
+        made = {"int8": next(out / a["file"] for a in report["artifacts"] if a["role"] == "int8")}
+        if any((t.runtime or config.benchmark.runtime) == "onnxruntime" for t in config.targets):
+            onnx = quantize(job(out / "onnx", "onnx"), config)
+            made["int8_onnx"] = next(out / "onnx" / a["file"] for a in onnx["artifacts"] if a["role"] == "int8")
+        run.outputs.extend([*made.values(), out / "quant_report.json"])
+        run.log_metrics(metrics(report))
     drop = (report.get("accuracy") or {}).get("litert", {}).get("drop", {})
     names = ", ".join(p.name for p in made.values())
     return made, f"{names}; mean OKS change {drop.get('mean_oks_points', 'n/a')} points"
@@ -252,6 +258,9 @@ def _benchmark_one(ctx: Context, entry, path: Path) -> Path:
     with connection.link:
         report = benchmark(Client(connection.link, timeout=settings.timeout_s), model, connection.target, measure)
     write_report(report, path)
+    from edgepose.tracking import track_report
+
+    track_report(ctx.config, report, path)
     return path
 
 

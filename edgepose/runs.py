@@ -47,6 +47,7 @@ class Run:
         self.outputs: list[Path] = []
         self.status = "running"
         self.error: str | None = None
+        self.tracker = None  # an MLflow run while the run is open, when general.mlflow_uri is set
 
     # ----------------------------------------------------------------------------------------- creation
 
@@ -170,7 +171,17 @@ class Run:
             atomic.write_text(self.path / CONFIG, dump_config(self.config))
         self.write_manifest()
 
+    def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
+        """Numbers worth comparing across runs: into MLflow when tracking is on, else nowhere."""
+        if self.tracker is not None:
+            self.tracker.log_metrics(metrics, step)
+
     def __enter__(self) -> Run:
+        from edgepose import tracking
+
+        self.tracker = tracking.start(
+            self.config, f"{self.verb}-{self.path.name}", self.verb, {"edgepose.run_dir": str(self.path)}
+        )
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
@@ -178,6 +189,11 @@ class Run:
             self.finish("complete")
         else:
             self.finish("failed", f"{kind.__name__}: {exc}" if kind else str(exc))
+        if self.tracker is not None:
+            files = [self.path / CONFIG, self.path / MANIFEST, *self.outputs]
+            self.tracker.log_files(dict.fromkeys(files), self.path)
+            self.tracker.finish(exc is None)
+            self.tracker = None
 
 
 def _fresh_dir(runs_dir: Path, verb: str) -> Path:

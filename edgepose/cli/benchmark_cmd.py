@@ -55,8 +55,10 @@ def benchmark(
     from edgepose.bench.harness import benchmark as run_benchmark
     from edgepose.bench.report import write_report
     from edgepose.boards import find_board
+    from edgepose.tracking import track_report
 
-    settings = resolve_config(config, overrides).benchmark
+    experiment = resolve_config(config, overrides)
+    settings = experiment.benchmark
     artifact_format(model)  # a clear error before anything is started
     board = find_board(target)
     request = Request(
@@ -84,6 +86,7 @@ def benchmark(
     path = out or Path("reports") / f"{model.stem}-{target}-{datetime.now():%Y%m%d-%H%M%S}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     write_report(report, path)
+    track_report(experiment, report, path)
     show_report(report)
     console.out.print(f"report: {path}", soft_wrap=True)
     if not report["output_check"]["passed"]:

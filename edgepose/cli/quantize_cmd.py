@@ -44,6 +44,7 @@ def quantize(
     from edgepose.data.sources import load_path
     from edgepose.quantize.ptq import QuantizeJob
     from edgepose.quantize.ptq import quantize as run_quantize
+    from edgepose.quantize.report import metrics
 
     flags = {
         "backend": backend,
@@ -80,6 +81,7 @@ def quantize(
         if val is not None:
             run.add_dataset(val, "validation data")
         run.outputs.extend(run.path / a["file"] for a in report["artifacts"] if (run.path / a["file"]).exists())
+        run.log_metrics(metrics(report))
     print_report(report)
     console.out.print(f"run directory: {run.path}", soft_wrap=True)
 

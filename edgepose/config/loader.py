@@ -21,11 +21,12 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from edgepose.config.schema import Config
-from edgepose.config.types import MustExist
+from edgepose.config.types import FolderOrUri, MustExist
 from edgepose.errors import ConfigError
 from edgepose.yamlio import KeyPath, YamlDocument, describe_validation_error, dotted, load_yaml
 
 _KEY = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")  # two letters at least: C:\ is a Windows folder
 
 
 def load_config(path: Path | None = None, overrides: Sequence[str] = (), cwd: Path | None = None) -> Config:
@@ -94,6 +95,9 @@ def _resolve_paths(
             for index, item in enumerate(value):
                 if isinstance(item, BaseModel):
                     _resolve_paths(item, (*key_path, index), file_dir, cwd, overridden, where)
+        elif isinstance(value, str) and _marked(info.annotation, FolderOrUri) and not _URI.match(value):
+            written_in_file = name in model.model_fields_set and key_path not in overridden
+            setattr(model, name, str(((file_dir if written_in_file else cwd) / Path(value).expanduser()).resolve()))
         elif isinstance(value, Path):
             written_in_file = name in model.model_fields_set and key_path not in overridden
             resolved = ((file_dir if written_in_file else cwd) / value.expanduser()).resolve()

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import Field, PrivateAttr, field_validator, model_serializer, model_validator
 
 from edgepose.config.types import (
+    FolderOrUriStr,
     Fraction,
     ImageSize,
     InputPath,
@@ -33,7 +34,7 @@ class General(Section):
     model_path: InputPath | None = Field(
         None, description="a brought model: training fine-tunes it; pipeline steps without training start from it"
     )
-    mlflow_uri: str | None = Field(
+    mlflow_uri: FolderOrUriStr | None = Field(
         None, description="track runs in MLflow (the mlflow extra): a folder for a local file store, or a tracking URI"
     )
 

@@ -23,6 +23,10 @@ class MustExist:
     """Marks a path field as an input: after resolution against the config's directory it must exist."""
 
 
+class FolderOrUri:
+    """Marks a string field that is a URI (``scheme:...``) or a folder; a folder is resolved like a path."""
+
+
 def _fraction(value: Any) -> Any:
     if isinstance(value, str) and "/" in value:
         num, _, den = value.partition("/")
@@ -106,6 +110,9 @@ HexInt = Annotated[int, BeforeValidator(_hex_int), PlainSerializer(hex)]
 
 ByteSize = Annotated[int, BeforeValidator(_byte_size)]
 """A size in bytes that may be written ``512K`` or ``2M`` (binary units)."""
+
+FolderOrUriStr = Annotated[str, FolderOrUri()]
+"""A URI such as ``http://host:5000`` kept as written, or a folder resolved like a path."""
 
 InputPath = Annotated[Path, MustExist()]
 """A file or folder that must exist; relative paths are resolved against the config file's folder."""

@@ -46,6 +46,7 @@ def evaluate(
     scores["settings"] = {"refine": settings.refine, "flip_test": settings.flip_test}
     if run is not None:
         _write(run, chosen, predictions, scores, spec)
+        run.log_metrics(scores)
     return scores
 
 

@@ -75,3 +75,11 @@ def _pair(reference: dict, candidate: dict) -> dict:
     if len(reference) != len(candidate):
         raise ValueError(f"outputs differ: {list(reference)} vs {list(candidate)}")
     return {name: (reference[name], value) for name, value in zip(reference, candidate.values(), strict=True)}
+
+
+def metrics(report: dict) -> dict[str, float]:
+    """What a quantization run is compared by: accuracy per engine and its drop, output error, sizes."""
+    from edgepose.tracking import numbers
+
+    sizes = {f"bytes.{a['role']}": a["bytes"] for a in report["artifacts"]}
+    return {**numbers({"accuracy": report.get("accuracy") or {}, "output_error": report["output_error"]}), **sizes}

@@ -45,6 +45,17 @@ class Validation(keras.callbacks.Callback):
         logs["val_pck"] = scores["pck@0.2"] or 0.0
 
 
+class TrackMetrics(keras.callbacks.Callback):
+    """Each epoch's logs (losses, validation OKS/AP/PCK, learning rate) into the run's MLflow run."""
+
+    def __init__(self, run) -> None:
+        super().__init__()
+        self.run = run
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.run.log_metrics(dict(logs or {}), step=epoch)
+
+
 class Checkpoint(keras.callbacks.Callback):
     """Each epoch: ``last.keras`` (with optimizer state), ``best.keras`` on a new best ``monitor``, then
     ``train_state.json``. Files are replaced atomically and the state file goes last: it is the commit

@@ -270,7 +270,8 @@ def _callbacks(config: Config, run: Run, splits: Splits, spec: PipelineSpec, res
     ]
     checkpoint = cb.Checkpoint(run.path, tracked)
     restore = [cb.RestoreProgress(resume_state, tracked, checkpoint)] if resume_state else []
-    return [validation, *tracked, *logs, checkpoint, *restore]
+    mlflow = [cb.TrackMetrics(run)] if run.tracker is not None else []
+    return [validation, *tracked, *logs, *mlflow, checkpoint, *restore]
 
 
 def resume_config(run_dir: Path, overrides: list[str] | None = None) -> tuple[Config, dict]:
