@@ -61,16 +61,17 @@ def train(config: Config, run: Run, resume_state: dict | None = None) -> TrainRe
     validation = training_dataset(splits.val, plain, config.training.batch_size, shuffle=False, repeat=True)
     initial_epoch = resume_state["epoch"] if resume_state else 0
     callbacks = _callbacks(config, run, splits, spec, resume_state)
-    history = model.fit(
-        data,
-        steps_per_epoch=steps_per_epoch(len(splits.train), config.training.batch_size),
-        validation_data=validation if splits.val else None,
-        validation_steps=steps_per_epoch(len(splits.val), config.training.batch_size) if splits.val else None,
-        epochs=config.training.epochs,
-        initial_epoch=initial_epoch,
-        callbacks=callbacks,
-        verbose=1 if sys.stdout.isatty() else 2,
-    )
+    with _fit_scope(model, strategy, config.training.distribution):
+        history = model.fit(
+            data,
+            steps_per_epoch=steps_per_epoch(len(splits.train), config.training.batch_size),
+            validation_data=validation if splits.val else None,
+            validation_steps=steps_per_epoch(len(splits.val), config.training.batch_size) if splits.val else None,
+            epochs=config.training.epochs,
+            initial_epoch=initial_epoch,
+            callbacks=callbacks,
+            verbose=1 if sys.stdout.isatty() else 2,
+        )
     cb.save_model(model, run.file(cb.FINAL))
     for name in (cb.LAST, cb.BEST, cb.STATE, cb.METRICS_CSV):
         if (run.path / name).exists():
@@ -113,6 +114,32 @@ def _strategy(kind: str):
             raise ConfigError("training.distribution 'multi_worker' needs the TF_CONFIG environment variable")
         return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+def _fit_scope(model, strategy, kind: str):
+    """Where ``fit`` runs. Keras 3's ``fit`` under MultiWorkerMirroredStrategy first all-reduces an input
+    batch to build the model symbolically, which fails (keras-team/keras#20585). A model that does not
+    remember its strategy skips that build and takes the strategy from the scope ``fit`` runs in; its
+    variables were created in that scope, so they are mirrored and all-reduced all the same."""
+    import contextlib
+
+    if kind != "multi_worker":
+        return contextlib.nullcontext()
+    model._distribute_strategy = None
+    # The same fit() then averages each step's logs across workers along axis 0, which scalars lack: give
+    # them one (the average of one-element vectors is the scalar again).
+    for name in ("train_step", "test_step"):
+        model.__dict__[name] = _with_vector_logs(getattr(model, name))
+    return strategy.scope()
+
+
+def _with_vector_logs(step):
+    import tensorflow as tf
+
+    def wrapped(data):
+        return {key: tf.reshape(value, [1]) for key, value in step(data).items()}
+
+    return wrapped
 
 
 def _mixed_precision(setting: str) -> bool:
