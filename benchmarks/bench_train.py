@@ -2,7 +2,13 @@
 
 The pipeline must deliver at least twice the images per second the model trains on, so that on this
 machine the model, not the data, sets the pace. Both are measured in the same run, on the same
-synthetic images, and reported as a ratio.
+synthetic images, and reported as a ratio — in images per second with the whole machine to each, and in
+CPU time per image, which is what they share during training (the pipeline's threads and the model's
+run on the same cores).
+
+Where the pipeline's time goes: the stage profile cuts the tf.data pipeline after each stage (read and
+decode, crop, augmentation, heatmap targets, batching and normalisation) and measures each cut, so the
+difference between two cuts is what that stage costs per image.
 
     .venv/bin/python benchmarks/bench_train.py [--images 256] [--batch-size 32] [--steps 12]
 """
@@ -27,24 +33,67 @@ from edgepose.models.registry import build_model, model_info, model_names  # noq
 from edgepose.train.losses import HeatmapLoss  # noqa: E402
 
 
-def pipeline_rate(samples, spec: PipelineSpec, batch_size: int, batches: int) -> float:
-    stream = iter(training_dataset(samples, spec, batch_size, seed=0, repeat=True))
+def timed(stream, count: int, per_item: int) -> tuple[float, float]:
+    """``(items per second, CPU ms per item)`` over ``count`` draws of ``per_item`` images each."""
     next(stream)  # tracing and the first parallel calls
-    start = time.perf_counter()
-    for _ in range(batches):
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in range(count):
         next(stream)
-    return batches * batch_size / (time.perf_counter() - start)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return count * per_item / wall, 1000 * cpu / (count * per_item)
 
 
-def model_rate(model, spec: PipelineSpec, samples, batch_size: int, steps: int) -> float:
+def pipeline_rate(samples, spec: PipelineSpec, batch_size: int, batches: int) -> tuple[float, float]:
+    stream = iter(training_dataset(samples, spec, batch_size, seed=0, repeat=True))
+    return timed(stream, batches, batch_size)
+
+
+def model_rate(model, spec: PipelineSpec, samples, batch_size: int, steps: int) -> tuple[float, float]:
     """Training steps on batches held in memory: the model's speed without waiting for data."""
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=HeatmapLoss())
     batch = next(iter(training_dataset(samples, spec, batch_size, seed=0, repeat=True)))
-    model.train_on_batch(*batch)  # compile the step
-    start = time.perf_counter()
-    for _ in range(steps):
-        model.train_on_batch(*batch)
-    return steps * batch_size / (time.perf_counter() - start)
+
+    def steps_forever():
+        while True:
+            yield model.train_on_batch(*batch)
+
+    return timed(steps_forever(), steps, batch_size)
+
+
+def stage_profile(samples, spec: PipelineSpec, batch_size: int, images: int) -> list[dict]:
+    """The pipeline cut after each stage, each cut timed: its images per second and CPU ms per image."""
+    import dataclasses
+
+    import tensorflow as tf
+
+    from edgepose.data.pipeline import crop_sample, encode_heatmaps, read_image, sample_tensors
+
+    plain = dataclasses.replace(spec, augmentation=None)
+    rows = tf.data.Dataset.zip(
+        tf.data.Dataset.from_tensor_slices(sample_tensors(samples)).repeat(), tf.data.Dataset.random(seed=0)
+    )
+
+    def seed(draw):
+        return tf.stack([draw, tf.constant(0, tf.int64)])
+
+    def targets(columns, draw):
+        crop = crop_sample(columns, seed(draw), spec)
+        return crop["image"], *encode_heatmaps(crop["keypoints"], spec)
+
+    cuts = [
+        ("read + decode", rows.map(lambda c, d: read_image(c["path"]), tf.data.AUTOTUNE), 1),
+        ("+ crop", rows.map(lambda c, d: crop_sample(c, seed(d), plain)["image"], tf.data.AUTOTUNE), 1),
+        ("+ augmentation", rows.map(lambda c, d: crop_sample(c, seed(d), spec)["image"], tf.data.AUTOTUNE), 1),
+        ("+ heatmap targets", rows.map(targets, tf.data.AUTOTUNE), 1),
+        ("+ batch + normalise", training_dataset(samples, spec, batch_size, seed=0, repeat=True), batch_size),
+    ]  # fmt: skip
+    profile, before = [], 0.0
+    for name, dataset, per_item in cuts:
+        rate, cpu_ms = timed(iter(dataset.prefetch(tf.data.AUTOTUNE)), images // per_item, per_item)
+        profile.append({"stage": name, "images_per_s": round(rate, 1), "cpu_ms_per_image": round(cpu_ms, 3),
+                        "stage_cpu_ms_per_image": round(cpu_ms - before, 3)})  # fmt: skip
+        before = cpu_ms
+    return profile
 
 
 def main() -> None:
@@ -62,8 +111,8 @@ def main() -> None:
         keras.backend.clear_session()
         model = build_model(name, keypoints=17)
         spec = PipelineSpec.from_config(config, info.default_input_size)
-        data = pipeline_rate(samples, spec, args.batch_size, args.steps * 2)
-        train = model_rate(model, spec, samples, args.batch_size, args.steps)
+        data, data_cpu = pipeline_rate(samples, spec, args.batch_size, args.steps * 2)
+        train, train_cpu = model_rate(model, spec, samples, args.batch_size, args.steps)
         rows.append(
             {
                 "model": name,
@@ -71,12 +120,22 @@ def main() -> None:
                 "train_images_per_s": round(train, 1),
                 "pipeline_images_per_s": round(data, 1),
                 "pipeline_to_model": round(data / train, 2),
+                "train_cpu_ms_per_image": round(train_cpu, 2),
+                "pipeline_cpu_ms_per_image": round(data_cpu, 2),
+                "pipeline_to_model_cpu": round(train_cpu / data_cpu, 2),
+                "stage_profile": stage_profile(samples, spec, args.batch_size, args.steps * args.batch_size),
             }
         )
         print(
             f"{name:24s} {info.default_input_size}  train {train:8.1f} img/s  pipeline {data:8.1f} img/s  "
-            f"ratio {data / train:5.2f}"
+            f"ratio {data / train:5.2f}; CPU ms/image: model {train_cpu:.1f}, pipeline {data_cpu:.2f} "
+            f"(ratio {train_cpu / data_cpu:.1f})"
         )
+        for stage in rows[-1]["stage_profile"]:
+            print(
+                f"    {stage['stage']:22s} {stage['images_per_s']:8.1f} img/s  "
+                f"{stage['stage_cpu_ms_per_image']:6.2f} CPU ms/image"
+            )
     record(
         "bench_train",
         {
