@@ -110,5 +110,5 @@ def test_integral_averages_out_a_noisy_peak():
         for refine, found in errors.items():
             decoded, _ = heatmaps.decode(noisy, 4, refine=refine)
             found.append(np.hypot(*(decoded[0] - (x, y))))
-    # A pixel's noise moves the argmax, and the 3x3 rules with it; the 7x7 mean barely moves.
+    # A pixel's noise moves the argmax, and the 3x3 rules with it; the 9x9 mean barely moves.
     assert np.mean(errors["integral"]) < 0.6 * min(np.mean(errors["quarter"]), np.mean(errors["dark"]))

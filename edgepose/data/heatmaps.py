@@ -19,7 +19,7 @@ from typing import Literal
 import numpy as np
 
 Refine = Literal["none", "quarter", "dark", "integral"]
-INTEGRAL_RADIUS = 3  # the integral window is 7x7 heatmap pixels: it holds a sigma-2 peak's bulk
+INTEGRAL_RADIUS = 4  # the integral window is 9x9 heatmap pixels: +-2 sigma of a sigma-2 peak (7x7 cut it short)
 
 
 def to_heatmap(xy: np.ndarray, stride: int) -> np.ndarray:
@@ -66,9 +66,9 @@ def decode(
     ``refine``: ``none`` takes the argmax pixel; ``quarter`` moves it a quarter pixel towards the higher
     neighbour on each axis (the classic SimpleBaseline rule); ``dark`` fits a 2-D quadratic to the log of
     the heatmap around the peak and takes its maximum (Zhang et al., DARK, CVPR 2020); ``integral`` takes
-    the mean position of the probability mass in a 7x7 window around the peak (a local soft-argmax, as in
+    the mean position of the probability mass in a 9x9 window around the peak (a local soft-argmax, as in
     integral pose regression), which averages out a noisy peak; on a clean sigma-2 Gaussian the cut-off
-    window leaves it up to 0.25 heatmap pixels short of the centre, where DARK is exact. ``blur_kernel``
+    window leaves it up to 0.07 heatmap pixels short of the centre, where DARK is exact. ``blur_kernel``
     (odd, e.g. 3) smooths predicted heatmaps first, as DARK does; it is off by default because a blur near
     the border (reflected by OpenCV) pulls peaks within two pixels of the edge inwards.
 

@@ -22,7 +22,7 @@ from edgepose.skeletons import Skeleton
 
 @dataclass
 class Predictions:
-    keypoints: np.ndarray  # (N, K, 3): x, y in source pixels and the keypoint's confidence
+    keypoints: np.ndarray  # (N, K, 3): x, y in source pixels and the keypoint's confidence in [0, 1]
     scores: np.ndarray  # (N,) the person's score: mean keypoint confidence
     found: np.ndarray  # (N,) bool: False where the image could not be decoded
 
@@ -58,9 +58,11 @@ def predict(
             mirrored = runner.run(batch["image"][:, :, ::-1])
             maps = (maps + mirrored[:, :, ::-1, permutation]) / 2  # flip_heatmaps, batched
         for index, heatmap, matrix in zip(batch["index"], maps, batch["matrix"], strict=True):
-            xy, confidence = heatmaps.decode(heatmap, spec.stride, refine)
+            xy, _ = heatmaps.decode(heatmap, spec.stride, refine)
             source = np.c_[xy, np.ones(len(xy))] @ matrix.T
-            out[index] = np.c_[source[:, :2], confidence]
+            # the probability near the peak, not the peak's value: as a person's score it ranks better
+            # (COCO AP is computed over predictions sorted by score) and reads as a probability
+            out[index] = np.c_[source[:, :2], heatmaps.peak_mass(heatmap)]
             found[index] = True
         if progress:
             progress(len(batch["index"]))
