@@ -57,11 +57,12 @@ def main() -> None:
         decodings = decoding_table(runner, splits.val, overrides)
     per_epoch = len(splits.train) * result.epochs / (minutes * 60)
     print(
-        f"tiny: AP {scores['AP']:.3f}  AP50 {scores['AP50']:.3f}  mean OKS {scores['mean_oks']:.3f}  "
+        f"{config.model.name}: AP {scores['AP']:.3f}  AP50 {scores['AP50']:.3f}  mean OKS {scores['mean_oks']:.3f}  "
         f"PCK@0.2 {scores['pck@0.2']:.3f}  in {minutes:.1f} min ({result.epochs} epochs, {per_epoch:.0f} img/s)"
     )
+    suffix = "" if config.model.name == "tiny" else f"-{config.model.name}"
     record(
-        f"bench_accuracy_synth-{config.training.loss}",  # one file per loss: they are compared side by side
+        f"bench_accuracy_synth-{config.training.loss}{suffix}",  # one file per loss and model, compared side by side
         {
             "overrides": overrides,
             "train_people": len(splits.train),

@@ -1,0 +1,108 @@
+"""Rewrite the README's result tables from the newest files in ``results/``.
+
+Each table sits between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->`` in README.md and is made
+only from recorded results, so a figure in the README always has a file (with its date, command and
+machine) behind it.
+
+    .venv/bin/python benchmarks/readme_tables.py
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+README = Path(__file__).parents[1] / "README.md"
+
+
+def newest(pattern: str) -> dict | None:
+    files = sorted(RESULTS.glob(pattern))
+    return json.loads(files[-1].read_text()) if files else None
+
+
+def _ap(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def recipe() -> str:
+    rows = []
+    for name, suffix in (("tiny", ""), ("mobilenetv2_heatmaps", "-mobilenetv2_heatmaps")):
+        pattern = f"*-bench_accuracy_synth-softmax_ce{suffix}.json"
+        result = newest(pattern)
+        if result is None:
+            continue
+        r, v = result["recipe"], result["validation"]
+        flipped = next(
+            (d["AP"] for d in result.get("by_decoding", []) if d["refine"] == "integral" and d["flip_test"]), None
+        )
+        optimizer = json.dumps(r["optimizer"]).replace('"', "")
+        rows.append(
+            f"| {name} {r['input_size'][0]} px | {result['epochs']} epochs, batch {r['batch_size']}, sigma "
+            f"{r['heatmap_sigma']}, {optimizer} | {_ap(v['AP'])} | {_ap(v['AP50'])} | {_ap(v['AP75'])} | "
+            f"{v['mean_oks']:.3f} | {_ap(flipped)} | {result['wall_minutes']:.1f} min | {result['date']} |"
+        )
+    head = "| model | recipe | AP | AP50 | AP75 | mean OKS | AP with flip test | wall time | measured |\n"
+    return head + "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n" + "\n".join(rows)
+
+
+def pipeline() -> str:
+    result = newest("*-bench_train.json")
+    head = (
+        "| model | train img/s | pipeline img/s | ratio | model CPU ms/img | pipeline CPU ms/img | ratio |\n"
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+    )
+    rows = [
+        f"| {m['model']} {m['input_size'][0]} px | {m['train_images_per_s']} | {m['pipeline_images_per_s']} | "
+        f"{m['pipeline_to_model']}x | {m.get('train_cpu_ms_per_image', '-')} | "
+        f"{m.get('pipeline_cpu_ms_per_image', '-')} | {m.get('pipeline_to_model_cpu', '-')}x |"
+        for m in result["models"]
+    ]
+    tiny = next((m for m in result["models"] if m["model"] == "tiny" and "stage_profile" in m), None)
+    stages = ""
+    if tiny:
+        stages = (
+            "\n\nWhere the pipeline's time goes (tiny, CPU ms per image of each stage):\n\n| stage | CPU ms/img |\n"
+        )
+        stages += "| --- | ---: |\n" + "\n".join(
+            f"| {s['stage']} | {s['stage_cpu_ms_per_image']} |" for s in tiny["stage_profile"]
+        )
+    return f"({result['date']}, batch {result['batch_size']})\n\n" + head + "\n".join(rows) + stages
+
+
+def int8() -> str:
+    result = newest("*-bench_quant_accuracy.json")
+    variants = ("tflite per-channel", "tflite per-tensor", "onnx qdq minmax")
+    head = "| model | float AP | " + " | ".join(f"int8 {v} (drop)" for v in variants) + " |\n"
+    head += "| --- | ---: |" + " ---: |" * len(variants) + "\n"
+    rows = []
+    for name, m in result["models"].items():
+        cells = []
+        for variant in variants:
+            scores = m["int8"].get(variant)
+            cells.append("-" if scores is None else f"{scores['AP']:.3f} ({scores['AP_drop_points']:+.2f})")
+        epochs = result["epochs"].get(name)
+        rows.append(
+            f"| {name}{f', {epochs} epochs' if epochs else ''} | {m['float']['AP']:.3f} | " + " | ".join(cells) + " |"
+        )
+    return f"({result['date']}; drop in AP points, positive = int8 lower)\n\n" + head + "\n".join(rows)
+
+
+TABLES: dict[str, Callable[[], str]] = {"recipe": recipe, "pipeline": pipeline, "int8": int8}
+
+
+def main() -> None:
+    text = README.read_text()
+    for name, make in TABLES.items():
+        pattern = re.compile(rf"(<!-- results:{name} -->\n).*?(\n<!-- /results:{name} -->)", re.S)
+        if not pattern.search(text):
+            raise SystemExit(f"README.md has no <!-- results:{name} --> ... <!-- /results:{name} --> block")
+        text = pattern.sub(lambda m, table=make(): m.group(1) + table + m.group(2), text)
+    README.write_text(text)
+    print(f"rewrote {', '.join(TABLES)} in {README}")
+
+
+if __name__ == "__main__":
+    main()
