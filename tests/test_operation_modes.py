@@ -291,3 +291,16 @@ def test_a_zoo_config_runs_after_import(tmp_path: Path, edgepose) -> None:
     )  # fmt: skip
     assert scored.returncode == 0, scored.stderr[-3000:]
     assert set(json.loads((tmp_path / "evaluate" / "evaluate" / "accuracy.json").read_text())) == {"int8"}
+
+    deployed = edgepose(
+        "pipeline", "user_config.edgepose.yaml", "--out", "deploy", "operation_mode=deployment",
+        f"general.model_path={int8}", "general.mlflow_uri=null", "targets=[qemu-m7,host]",
+    )  # fmt: skip
+    assert deployed.returncode == 0, deployed.stderr[-3000:]
+    summary = json.loads((tmp_path / "deploy" / "summary.json").read_text())["steps"]
+    assert [(s["name"], s["status"]) for s in summary] == [("deploy", "done")]
+    assert "qemu-m7: firmware firmware.elf built" in summary[0]["summary"]
+    assert "host: runs models in place" in summary[0]["summary"]
+    from edgepose.codegen.elf import board_name
+
+    assert board_name(tmp_path / "deploy" / "deploy" / "qemu-m7" / "firmware" / "firmware.elf") == "qemu-m7"

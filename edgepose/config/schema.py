@@ -258,7 +258,7 @@ def _single_entry(value: dict[str, dict[str, Any]], what: str) -> dict[str, dict
 
 class Training(Section):
     batch_size: int = Field(32, ge=1)
-    epochs: int = Field(20, ge=1)
+    epochs: int = Field(22, ge=1)
     optimizer: dict[str, dict[str, Any]] = Field(
         default_factory=lambda: {
             "Adam": {"learning_rate": {"CosineDecay": {"initial_learning_rate": 1e-2, "alpha": 0.02}}}
@@ -269,7 +269,7 @@ class Training(Section):
         default_factory=lambda: {"EarlyStopping": {"monitor": "val_oks", "mode": "max", "patience": 15}},
         description="Keras callbacks by class name, with their arguments",
     )
-    heatmap_sigma: float = Field(2.0, gt=0.0, description="Gaussian sigma of the targets, in heatmap pixels")
+    heatmap_sigma: float = Field(1.5, gt=0.0, description="Gaussian sigma of the targets, in heatmap pixels")
     loss: Literal["softmax_ce", "mse"] = Field(
         "softmax_ce", description="softmax_ce: per-keypoint spatial softmax, log-probabilities; mse: Gaussian heatmaps"
     )

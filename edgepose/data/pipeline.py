@@ -31,7 +31,7 @@ class PipelineSpec:
     input_size: tuple[int, int]
     stride: int
     skeleton: Skeleton
-    sigma: float = 2.0
+    sigma: float = 1.5
     padding: float = 1.25
     scale: float = 1 / 127.5
     offset: float = -1.0
