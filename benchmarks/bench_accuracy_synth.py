@@ -6,7 +6,7 @@ anything given as KEY=VALUE overrides it (and is recorded with the result).
     .venv/bin/python benchmarks/bench_accuracy_synth.py [KEY=VALUE ...]
 
 e.g. ``training.loss=mse`` to compare losses, or ``model.name=mobilenetv2_heatmaps training.epochs=12`` for
-that model's recipe. The default 22 epochs is what fits in 15 minutes on a 2-core VM.
+that model's recipe. The default 25 epochs is what fits in 15 minutes on a 2-core VM.
 """
 
 from __future__ import annotations

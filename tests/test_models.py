@@ -225,3 +225,12 @@ def test_cli_filters_by_name_and_rejects_unknown_names(cli):
     assert done.exit_code == 0, done.output
     assert {r["model"] for r in json.loads(done.output)} == {"tiny"}
     assert isinstance(cli("tinny").exception, ModelError)
+
+
+@pytest.mark.parametrize("name", model_names())
+def test_batchnorm_statistics_follow_a_short_run(name):
+    """Moving statistics that average over ~1000 steps (Keras' MobileNetV2 ships momentum 0.999) never catch
+    up in a run of a few hundred steps from scratch, and inference-mode outputs are then garbage."""
+    model = build_model(name, keypoints=17)
+    momenta = {layer.momentum for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)}
+    assert momenta and max(momenta) <= 0.99, momenta

@@ -258,7 +258,7 @@ def _single_entry(value: dict[str, dict[str, Any]], what: str) -> dict[str, dict
 
 class Training(Section):
     batch_size: int = Field(32, ge=1)
-    epochs: int = Field(22, ge=1)
+    epochs: int = Field(25, ge=1)
     optimizer: dict[str, dict[str, Any]] = Field(
         default_factory=lambda: {
             "Adam": {"learning_rate": {"CosineDecay": {"initial_learning_rate": 1e-2, "alpha": 0.02}}}

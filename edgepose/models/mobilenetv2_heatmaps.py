@@ -19,6 +19,7 @@ ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
 # Where MobileNetV2 (Keras' layer names) reaches each stride; at 32 it is the full include_top=False output.
 _TAPS = {2: "expanded_conv_project_BN", 4: "block_2_add", 8: "block_5_add", 16: "block_12_add", 32: "out_relu"}
 _HEAD = 256
+BN_MOMENTUM = 0.99
 
 
 def backbone_features(inputs, width: float, model: str) -> dict:
@@ -28,6 +29,12 @@ def backbone_features(inputs, width: float, model: str) -> dict:
     if width not in ALPHAS:
         raise ModelError(f"model '{model}': width {width:g} is not a MobileNetV2 alpha; use one of {list(ALPHAS)}")
     backbone = keras.applications.MobileNetV2(input_tensor=inputs, include_top=False, weights=None, alpha=width)
+    for layer in backbone.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            # Keras' MobileNetV2 averages its statistics over ~1000 steps (momentum 0.999), made for ImageNet's
+            # long runs: in a run of a few hundred steps from scratch they never catch up with the weights and
+            # inference-mode outputs are garbage (validation AP 0 after 5 epochs). 0.99, as Keras' default.
+            layer.momentum = BN_MOMENTUM
     return {stride: backbone.get_layer(layer).output for stride, layer in _TAPS.items()}
 
 
