@@ -74,9 +74,9 @@ def _targets(run: Run, config: Config) -> str:
 
 def _chain(run: Run, config: Config) -> str:
     from edgepose.console import chain_progress
-    from edgepose.pipeline import STEP_NAMES, run_pipeline
+    from edgepose.pipeline import DEFAULT_STEPS, run_pipeline
 
-    with chain_progress(list(STEP_NAMES)) as on_step:
+    with chain_progress(list(DEFAULT_STEPS)) as on_step:
         outcomes = run_pipeline(config, run.path / "pipeline", on_step=on_step)
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:

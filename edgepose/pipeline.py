@@ -349,7 +349,7 @@ def parse_steps(text: str | None) -> list[str]:
 def run_pipeline(
     config: Config,
     root: Path,
-    steps: Sequence[str] = STEP_NAMES,
+    steps: Sequence[str] = DEFAULT_STEPS,
     resume: bool = False,
     given: dict | None = None,
     on_step: Callable[[str, str], None] | None = None,

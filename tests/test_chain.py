@@ -102,13 +102,13 @@ def test_steps_on_a_model_trained_elsewhere(chain):
 
 def test_unknown_steps_and_resume_without_a_folder_are_refused(edgepose, tmp_path):
     (tmp_path / "c.yaml").write_text(MICRO)
-    bad = edgepose("pipeline", "c.yaml", "--steps", "train,deploy")
-    assert bad.returncode == 2 and "unknown step(s) deploy" in bad.stderr
+    bad = edgepose("pipeline", "c.yaml", "--steps", "train,flash")
+    assert bad.returncode == 2 and "unknown step(s) flash" in bad.stderr
     assert "train, export, quantize" in bad.stderr
     lost = edgepose("pipeline", "c.yaml", "--resume")
     assert lost.returncode == 2 and "--out" in lost.stderr
     missing = edgepose("pipeline", "c.yaml", "--steps", "evaluate", "--out", "x")
-    assert missing.returncode == 2 and "needs 'model'" in missing.stderr
+    assert missing.returncode == 2 and "nothing to evaluate: train a model, or give one" in missing.stderr
 
 
 MICRO_DEMO = [
