@@ -19,7 +19,9 @@ def predict(
         None, help="Images, videos or folders of them (default: prediction.test_files_path).", show_default=False
     ),
     boxes: Path | None = typer.Option(
-        None, "--boxes", help='JSON {"file name": [x, y, w, h]}: the person in each (default: the whole frame).'
+        None,
+        "--boxes",
+        help='JSON {"file name": (x, y, w, h) as a list}: the person in each (default: the whole frame).',
     ),
     target: str | None = typer.Option(
         None, "--target", "-t", help="Also run every frame on this board and mark frames whose output differs."
