@@ -174,19 +174,32 @@ def _predict(ctx: Context, out: Path) -> tuple[dict, str]:
     return {"predictions": out / "predictions.json"}, f"{outcome.frames} frames predicted{bad}: {out}"
 
 
-def _deploy(ctx: Context, out: Path) -> tuple[dict, str]:
-    deployed = []
+def _each_target(ctx: Context, verb: str, label, one: Callable) -> list:
+    """``one(entry, label)`` for every ``targets`` entry; one board's trouble must not lose the others':
+    it is recorded as a failure, with the reason, and the rest go on."""
+    done = []
     for entry in ctx.config.targets:
+        name = label(entry)
         try:
-            deployed.append(_deploy_one(ctx, entry, out / entry.board))
-            ctx.log(f"deploy {entry.board}: {deployed[-1]}")
+            done.append(one(entry, name))
+            ctx.log(f"{verb} {name}: done")
         except (EdgeposeError, OSError) as error:
-            ctx.failures.append({"target": entry.board, "reason": str(error)})
-            ctx.log(f"deploy {entry.board}: FAILED: {error}")
-    if not deployed:
-        raise EdgeposeError("no target could be deployed to: " + "; ".join(f["reason"] for f in ctx.failures))
-    failed = f", {len(ctx.failures)} failed" if ctx.failures else ""
-    return {"deployed": out}, "; ".join(deployed) + failed
+            ctx.failures.append({"target": name, "reason": str(error)})
+            ctx.log(f"{verb} {name}: FAILED: {error}")
+    if not done:
+        raise EdgeposeError(f"no target could be {verb}ed: " + "; ".join(f["reason"] for f in ctx.failures))
+    return done
+
+
+def _failed(ctx: Context) -> str:
+    return f", {len(ctx.failures)} failed" if ctx.failures else ""
+
+
+def _deploy(ctx: Context, out: Path) -> tuple[dict, str]:
+    deployed = _each_target(
+        ctx, "deploy", lambda entry: entry.board, lambda entry, name: _deploy_one(ctx, entry, out / name)
+    )
+    return {"deployed": out}, "; ".join(deployed) + _failed(ctx)
 
 
 def _deploy_one(ctx: Context, entry, folder: Path) -> str:
@@ -217,19 +230,13 @@ def _deploy_one(ctx: Context, entry, folder: Path) -> str:
 
 
 def _benchmark(ctx: Context, out: Path) -> tuple[dict, str]:
-    reports = []
-    for entry in ctx.config.targets:
-        label = entry.board + (f"-{entry.runtime}" if entry.runtime else "")
-        try:
-            reports.append(_benchmark_one(ctx, entry, out / f"{label}.json"))
-            ctx.log(f"benchmark {label}: done")
-        except (EdgeposeError, OSError) as error:  # one board's trouble must not lose the others' results
-            ctx.failures.append({"target": label, "reason": str(error)})
-            ctx.log(f"benchmark {label}: FAILED: {error}")
-    if not reports:
-        raise EdgeposeError("no target could be benchmarked: " + "; ".join(f["reason"] for f in ctx.failures))
-    failed = f", {len(ctx.failures)} failed" if ctx.failures else ""
-    return {"reports": reports}, f"{len(reports)} target(s) measured{failed}"
+    reports = _each_target(
+        ctx,
+        "benchmark",
+        lambda entry: entry.board + (f"-{entry.runtime}" if entry.runtime else ""),
+        lambda entry, name: _benchmark_one(ctx, entry, out / f"{name}.json"),
+    )
+    return {"reports": reports}, f"{len(reports)} target(s) measured{_failed(ctx)}"
 
 
 def _benchmark_one(ctx: Context, entry, path: Path) -> Path:

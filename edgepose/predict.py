@@ -21,9 +21,9 @@ import numpy as np
 from edgepose.data import heatmaps
 from edgepose.data.pipeline import PipelineSpec
 from edgepose.errors import DataError, ModelError
+from edgepose.evaluate.loop import source_keypoints, spec_for
 from edgepose.runs import Run
 from edgepose.runtime.runner import Runner
-from edgepose.skeletons import skeleton_for
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"})
@@ -115,11 +115,8 @@ class Predictor:
 
     def __init__(self, runner: Runner, spec: PipelineSpec, refine: heatmaps.Refine, padding: float) -> None:
         self.runner, self.refine, self.padding = runner, refine, padding
-        height, width, _ = runner.input_shape
-        self.spec = PipelineSpec(
-            **{**spec.__dict__, "input_size": (height, width), "stride": runner.stride, "augmentation": None}
-        )
-        self.skeleton = skeleton_for(runner.keypoints)
+        self.spec = spec_for(runner, spec)
+        self.skeleton = self.spec.skeleton
 
     def model_input(self, frame: np.ndarray, box: tuple | None) -> tuple[np.ndarray, np.ndarray, tuple]:
         """``(model input (H, W, C) float32, crop matrix, box used)``; no box: the whole frame, letterboxed."""
@@ -135,10 +132,8 @@ class Predictor:
         return np.asarray(to_model_input(crop, self.spec), np.float32), np.asarray(matrix), box
 
     def person(self, heatmap: np.ndarray, matrix: np.ndarray, box: tuple) -> Person:
-        xy, _ = heatmaps.decode(heatmap, self.spec.stride, self.refine)
-        source = np.c_[xy, np.ones(len(xy))] @ matrix.T
-        confidence = heatmaps.peak_mass(heatmap)
-        return Person(np.c_[source[:, :2], confidence].astype(np.float32), float(confidence.mean()), box)
+        keypoints = source_keypoints(heatmap, matrix, self.spec.stride, self.refine)
+        return Person(keypoints, float(keypoints[:, 2].mean()), box)
 
     def __call__(self, frame: np.ndarray, box: tuple | None) -> tuple[Person, np.ndarray]:
         inputs, matrix, used = self.model_input(frame, box)
@@ -308,7 +303,8 @@ def predict_all(
     outcome = Outcome(problems=list(inputs.problems))
     names = _unique_stems([*inputs.images, *inputs.videos])
 
-    def one(frame: np.ndarray, box, file_name: str, index: int | None) -> tuple[Person, np.ndarray]:
+    def one(frame: np.ndarray, box, file_name: str, index: int | None) -> np.ndarray:
+        """The frame predicted, recorded and drawn."""
         person, model_input = predictor(frame, box)
         if device is not None:
             person.device = device(model_input)
@@ -317,7 +313,7 @@ def predict_all(
         results.append(coco_result(person, len(results), file_name, index))
         outcome.frames += 1
         progress(1)
-        return person, annotate(frame, person, predictor.skeleton, threshold)
+        return annotate(frame, person, predictor.skeleton, threshold)
 
     for path in inputs.images:
         try:
@@ -326,7 +322,7 @@ def predict_all(
             outcome.problems.append(str(error))
             progress(1)
             continue
-        _, drawn = one(frame, _box_for(boxes, path), path.name, None)
+        drawn = one(frame, _box_for(boxes, path), path.name, None)
         run.write_bytes(f"{names[path]}.jpg", encode_jpeg(drawn))
         outcome.images += 1
     for path in inputs.videos:
@@ -338,7 +334,7 @@ def predict_all(
         writer, track, ok = VideoOut(run.path / f"{names[path]}.mp4", fps), [], False
         try:
             for index, frame in enumerate(frames):
-                _, drawn = one(frame, _box_for(boxes, path), path.name, index)
+                drawn = one(frame, _box_for(boxes, path), path.name, index)
                 writer.write(drawn)
                 track.append({"frame": index, "keypoints": results[-1]["keypoints"], "score": results[-1]["score"]})
             ok = bool(track)
@@ -381,7 +377,9 @@ def predict_files(
         if normalized_by == "assumed":
             console.warn(assumption_note(model, normalization))
         spec = PipelineSpec.from_config(config, runner.input_shape[:2], augment_data=False)
-        spec = replace(spec, scale=normalization.scale, offset=normalization.offset, color_mode=_mode(normalization))
+        spec = replace(
+            spec, scale=normalization.scale, offset=normalization.offset, color_mode=normalization.color_mode
+        )
         predictor = Predictor(runner, spec, config.evaluation.refine, config.dataset.bbox_padding)
         total = found.frame_count()
         if not total:
@@ -401,10 +399,6 @@ def predict_files(
     if outcome.problems:
         run.write_json("problems.json", outcome.problems)
     return outcome
-
-
-def _mode(normalization) -> str:
-    return "grayscale" if normalization.color == "gray" else normalization.color
 
 
 def _box_for(boxes: dict, path: Path):

@@ -23,16 +23,16 @@ from pathlib import Path
 from typing import Any
 
 from edgepose import __version__
+from edgepose.config.types import is_uri
 from edgepose.errors import ConfigError
 
 _BATCH = 100  # MLflow takes at most 100 params in one call
 _PARAM_CHARS = 6000
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")  # not C:\ (a Windows folder)
 
 
 def store_uri(setting: str) -> tuple[str, str | None]:
     """``(tracking URI, artifact location for new experiments)`` for ``general.mlflow_uri``."""
-    if _SCHEME.match(setting):
+    if is_uri(setting):
         return setting, None
     folder = Path(setting).expanduser().resolve()
     folder.mkdir(parents=True, exist_ok=True)
@@ -86,7 +86,7 @@ class Tracker:
         items = [
             Metric(metric_name(key), float(value), now, step or 0)
             for key, value in metrics.items()
-            if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+            if _is_number(value)
         ]
         for start in range(0, len(items), _BATCH * 10):
             self.client.log_batch(self.run_id, metrics=items[start : start + _BATCH * 10])
@@ -149,16 +149,13 @@ def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def numbers(data: Any, prefix: str = "") -> dict[str, float]:
+def numbers(data: dict, prefix: str = "") -> dict[str, float]:
     """Every number in a nested report as a dotted metric name: ``accuracy.litert.AP``."""
-    flat = flatten(data, prefix) if isinstance(data, dict) else {}
-    found: dict[str, float] = {}
-    for key, value in flat.items():
-        if isinstance(value, dict):
-            found.update(numbers(value, key))
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            found[key] = value
-    return found
+    return {key: value for key, value in flatten(data, prefix).items() if _is_number(value)}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def metric_name(key: str) -> str:

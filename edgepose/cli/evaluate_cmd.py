@@ -63,7 +63,7 @@ def _feed_as(normalization, settings) -> None:
     """The evaluation pipeline reads the config's ``preprocessing``: set it to what the model takes."""
     settings.preprocessing.rescaling.scale = normalization.scale
     settings.preprocessing.rescaling.offset = normalization.offset
-    settings.preprocessing.color_mode = "grayscale" if normalization.color == "gray" else normalization.color
+    settings.preprocessing.color_mode = normalization.color_mode
 
 
 def _print(scores: dict, origin: str, run: Run) -> None:

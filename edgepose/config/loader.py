@@ -21,12 +21,11 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from edgepose.config.schema import Config
-from edgepose.config.types import FolderOrUri, MustExist
+from edgepose.config.types import FolderOrUri, MustExist, is_uri
 from edgepose.errors import ConfigError
 from edgepose.yamlio import KeyPath, YamlDocument, describe_validation_error, dotted, load_yaml
 
 _KEY = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
-_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")  # two letters at least: C:\ is a Windows folder
 
 
 def load_config(path: Path | None = None, overrides: Sequence[str] = (), cwd: Path | None = None) -> Config:
@@ -89,18 +88,18 @@ def _resolve_paths(
     for name, info in type(model).model_fields.items():
         value = getattr(model, name)
         key_path = (*prefix, name)
+        written_in_file = name in model.model_fields_set and key_path not in overridden
+        base = file_dir if written_in_file else cwd
         if isinstance(value, BaseModel):
             _resolve_paths(value, key_path, file_dir, cwd, overridden, where)
         elif isinstance(value, list):
             for index, item in enumerate(value):
                 if isinstance(item, BaseModel):
                     _resolve_paths(item, (*key_path, index), file_dir, cwd, overridden, where)
-        elif isinstance(value, str) and _marked(info.annotation, FolderOrUri) and not _URI.match(value):
-            written_in_file = name in model.model_fields_set and key_path not in overridden
-            setattr(model, name, str(((file_dir if written_in_file else cwd) / Path(value).expanduser()).resolve()))
+        elif isinstance(value, str) and _marked(info.annotation, FolderOrUri) and not is_uri(value):
+            setattr(model, name, str((base / Path(value).expanduser()).resolve()))
         elif isinstance(value, Path):
-            written_in_file = name in model.model_fields_set and key_path not in overridden
-            resolved = ((file_dir if written_in_file else cwd) / value.expanduser()).resolve()
+            resolved = (base / value.expanduser()).resolve()
             if _marked(info.annotation, MustExist) and not resolved.exists():
                 raise ConfigError(f"{where(key_path)}: {dotted(key_path)}: no such file or folder: {resolved}")
             setattr(model, name, resolved)

@@ -289,10 +289,10 @@ class Training(Section):
         if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", "")):
             return None
         from edgepose.errors import ConfigError
-        from edgepose.train.transfer import frozen_indices
+        from edgepose.train.transfer import parse_frozen
 
         try:
-            frozen_indices(str(value), 1 << 20)  # the syntax now; the range once the model is built
+            parse_frozen(str(value))  # the syntax now; the range once the model is built
         except ConfigError as error:
             raise ValueError(str(error).removeprefix("training.frozen_layers: ")) from None
         return str(value)

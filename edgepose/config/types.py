@@ -27,6 +27,14 @@ class FolderOrUri:
     """Marks a string field that is a URI (``scheme:...``) or a folder; a folder is resolved like a path."""
 
 
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")  # two letters at least: C:\ is a Windows folder
+
+
+def is_uri(text: str) -> bool:
+    """``http://host:5000``, ``sqlite:///x.db``, ``file:/x``; not ``runs/mlruns`` nor ``C:\\runs``."""
+    return bool(_URI.match(text))
+
+
 def _fraction(value: Any) -> Any:
     if isinstance(value, str) and "/" in value:
         num, _, den = value.partition("/")

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from edgepose.config.types import is_uri
 from edgepose.errors import ConfigError
 
 Key = tuple[str, ...]
@@ -108,11 +109,11 @@ def import_zoo(zoo: dict[str, Any], zoo_dir: Path, out_dir: Path) -> Imported:
         raise ConfigError("expected a model zoo config: a mapping of sections (general:, operation_mode:, ...)")
     left = copy.deepcopy(zoo)
     out = Imported()
-    rebase = _Rebase(zoo_dir, out_dir, out)
+    rebase = _Rebase(zoo_dir, out_dir)
     for key in _SAME:
         found, value = _pop(left, key)
         if found:
-            _put(out, key, rebase(key, key, value))
+            _put(out, key, rebase(key, value))
     _preprocessing(left, out)
     _augmentation(left, out)
     _model(left, out, rebase)
@@ -187,7 +188,7 @@ def _model(left: dict, out: Imported, rebase: _Rebase) -> None:
             out.dropped.append(("training.model.pretrained_weights", f"{weights}: give a .keras/.h5 file to load"))
         else:
             key = "training.model.pretrained_weights"
-            _put(out, "model.pretrained_weights", rebase(key, key, weights), key)
+            _put(out, "model.pretrained_weights", rebase(key, weights), key)
     found, rest = _pop(left, "training.model")
     if found and rest:
         out.dropped += [(key, "not an edgepose model setting") for key in _leaves(rest, "training.model")]
@@ -224,7 +225,7 @@ def _training(left: dict, out: Imported, rebase: _Rebase) -> None:
     if found and resume:
         key = "training.resume_training_from"
         folder = str(Path(str(resume)).parent) if str(resume).endswith(".h5") else resume
-        _put(out, "training.resume_from", rebase(key, key, folder), f"{key}: the run directory to continue")
+        _put(out, "training.resume_from", rebase(key, folder), f"{key}: the run directory to continue")
 
 
 def _quantization(left: dict, out: Imported) -> None:
@@ -253,11 +254,11 @@ def _elsewhere(left: dict, out: Imported, rebase: _Rebase) -> None:
         _put(out, "prediction.confidence_threshold", threshold, "postprocessing.kpts_conf_thresh")
     found, uri = _pop(left, "mlflow.uri")
     if found and uri:
-        _put(out, "general.mlflow_uri", rebase("mlflow.uri", "mlflow.uri", uri), "mlflow.uri")
+        _put(out, "general.mlflow_uri", rebase("mlflow.uri", uri), "mlflow.uri")
     found, runs = _pop(left, "hydra.run.dir")
     if found and runs:
         folder = re.split(r"/?\$\{", str(runs))[0] or "."
-        _put(out, "general.runs_dir", rebase("hydra.run.dir", "hydra.run.dir", folder), f"hydra.run.dir {runs}")
+        _put(out, "general.runs_dir", rebase("hydra.run.dir", folder), f"hydra.run.dir {runs}")
     boards = []
     for zoo_key in ("benchmarking.board", "deployment.hardware_setup.board"):
         found, board = _pop(left, zoo_key)
@@ -287,11 +288,12 @@ def _board(name: str) -> str | None:
 class _Rebase:
     """Relative paths in the zoo file are relative to its folder; in the written file, to its own."""
 
-    def __init__(self, zoo_dir: Path, out_dir: Path, out: Imported) -> None:
-        self.zoo_dir, self.out_dir, self.out = Path(zoo_dir).resolve(), Path(out_dir).resolve(), out
+    def __init__(self, zoo_dir: Path, out_dir: Path) -> None:
+        self.zoo_dir, self.out_dir = Path(zoo_dir).resolve(), Path(out_dir).resolve()
 
-    def __call__(self, zoo_key: str, key: str, value: Any) -> Any:
-        if key not in _PATHS or not isinstance(value, str) or not value or "://" in value or "<" in value:
+    def __call__(self, zoo_key: str, value: Any) -> Any:
+        """``value`` of ``zoo_key`` for the written file; URIs, placeholders (``<...>``) and non-paths as they are."""
+        if zoo_key not in _PATHS or not isinstance(value, str) or not value or is_uri(value) or "<" in value:
             return value
         path = Path(value).expanduser()
         if path.is_absolute() or self.zoo_dir == self.out_dir:

@@ -56,6 +56,11 @@ class Normalization:
     def channels(self) -> int:
         return 1 if self.color == "gray" else 3
 
+    @property
+    def color_mode(self) -> str:
+        """The colour as ``preprocessing.color_mode`` (and the input pipeline) spells it."""
+        return "grayscale" if self.color == "gray" else self.color
+
 
 def sidecar_path(artifact: Path) -> Path:
     artifact = Path(artifact)

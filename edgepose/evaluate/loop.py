@@ -58,15 +58,20 @@ def predict(
             mirrored = runner.run(batch["image"][:, :, ::-1])
             maps = (maps + mirrored[:, :, ::-1, permutation]) / 2  # flip_heatmaps, batched
         for index, heatmap, matrix in zip(batch["index"], maps, batch["matrix"], strict=True):
-            xy, _ = heatmaps.decode(heatmap, spec.stride, refine)
-            source = np.c_[xy, np.ones(len(xy))] @ matrix.T
-            # the probability near the peak, not the peak's value: as a person's score it ranks better
-            # (COCO AP is computed over predictions sorted by score) and reads as a probability
-            out[index] = np.c_[source[:, :2], heatmaps.peak_mass(heatmap)]
+            out[index] = source_keypoints(heatmap, matrix, spec.stride, refine)
             found[index] = True
         if progress:
             progress(len(batch["index"]))
     return Predictions(out, out[..., 2].mean(axis=-1), found)
+
+
+def source_keypoints(heatmap: np.ndarray, matrix: np.ndarray, stride: int, refine: heatmaps.Refine) -> np.ndarray:
+    """``(K, 3)``: one crop's heatmaps decoded, mapped back through its matrix, with each keypoint's confidence:
+    the probability near the peak, not the peak's value, which as a person's score ranks better (COCO AP is
+    computed over predictions sorted by score) and reads as a probability."""
+    xy, _ = heatmaps.decode(heatmap, stride, refine)
+    source = np.c_[xy, np.ones(len(xy))] @ matrix.T
+    return np.c_[source[:, :2], heatmaps.peak_mass(heatmap)].astype(np.float32)
 
 
 def score(

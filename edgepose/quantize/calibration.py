@@ -218,8 +218,9 @@ def _crops(samples, normalization: Normalization, input_size, config) -> list[np
     from edgepose.data.pipeline import PipelineSpec, evaluation_dataset
 
     spec = PipelineSpec.from_config(config, tuple(input_size), augment_data=False)
-    color = "grayscale" if normalization.color == "gray" else normalization.color
-    spec = replace(spec, scale=1.0, offset=0.0, color_mode=color)  # 8-bit pixels in the set's colour order
+    spec = replace(
+        spec, scale=1.0, offset=0.0, color_mode=normalization.color_mode
+    )  # 8-bit pixels in the set's colour order
     crops: list[np.ndarray | None] = [None] * len(samples)
     for batch in evaluation_dataset(samples, spec, 32).as_numpy_iterator():
         for index, image in zip(batch["index"], batch["image"], strict=True):

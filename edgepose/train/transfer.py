@@ -200,12 +200,12 @@ def _shapes(shapes) -> str:
 _ITEM = re.compile(r"^\s*(-?\d+)?\s*(:)?\s*(-?\d+)?\s*$")
 
 
-def frozen_indices(spec: str, count: int) -> list[int]:
-    """Indices of ``model.layers`` that ``spec`` names, e.g. ``(0:154)`` or ``(0:-7, -5)``."""
+def parse_frozen(spec: str) -> list[int | slice]:
+    """The items of ``spec`` (``(0:154)``, ``(0:-7, -5)``) as indices and slices, before any model is known."""
     text = spec.strip()
     if text.startswith(("(", "[")) and text.endswith((")", "]")):
         text = text[1:-1]
-    chosen: set[int] = set()
+    items: list[int | slice] = []
     for item in filter(str.strip, text.split(",")):
         match = _ITEM.match(item)
         if match is None or (match.group(2) is None and (match.group(1) is None or match.group(3) is not None)):
@@ -214,13 +214,20 @@ def frozen_indices(spec: str, count: int) -> list[int]:
                 "or (0:-7, -5)"
             )
         start, colon, stop = match.groups()
-        if colon:
-            chosen.update(range(count)[slice(_int(start), _int(stop))])
+        items.append(slice(_int(start), _int(stop)) if colon else int(start))
+    return items
+
+
+def frozen_indices(spec: str, count: int) -> list[int]:
+    """Indices of ``model.layers`` that ``spec`` names, for a model of ``count`` layers."""
+    chosen: set[int] = set()
+    for item in parse_frozen(spec):
+        if isinstance(item, slice):
+            chosen.update(range(count)[item])
             continue
-        index = int(start)
-        if not -count <= index < count:
-            raise ConfigError(f"training.frozen_layers: index {index} is outside the model's {count} layers")
-        chosen.add(index % count)
+        if not -count <= item < count:
+            raise ConfigError(f"training.frozen_layers: index {item} is outside the model's {count} layers")
+        chosen.add(item % count)
     return sorted(chosen)
 
 
