@@ -93,7 +93,31 @@ def int8() -> str:
     return f"({result['date']}; drop in AP points, positive = int8 lower)\n\n" + head + "\n".join(rows)
 
 
-TABLES: dict[str, Callable[[], str]] = {"recipe": recipe, "pipeline": pipeline, "int8": int8}
+def qat() -> str:
+    """PTQ against quantization-aware fine-tuning on the larger validation set, in one run."""
+    result = newest("*-bench_quant_accuracy-qat-*.json")
+    variants = ("tflite per-channel", "tflite per-tensor", "tflite per-channel + QAT", "tflite per-tensor + QAT")
+    head = "| model | validation people | float AP | " + " | ".join(f"{v} (drop)" for v in variants) + " |\n"
+    head += "| --- | ---: | ---: |" + " ---: |" * len(variants) + "\n"
+    rows, notes = [], []
+    for name, m in result["models"].items():
+        cells = []
+        for variant in variants:
+            scores = m["int8"].get(variant)
+            cells.append("-" if scores is None else f"{scores['AP']:.3f} ({scores['AP_drop_points']:+.2f})")
+            if scores and "fine_tuned_float_AP" in scores:
+                against_tuned = scores["AP_drop_vs_fine_tuned_float_points"]
+                notes.append(
+                    f"{name} {variant}: {scores['qat_epochs']} epochs, {scores['quantize_minutes']} min; the "
+                    f"fine-tuned float model scores {scores['fine_tuned_float_AP']:.3f}, and its int8 model "
+                    f"{against_tuned:+.2f} against it"
+                )
+        rows.append(f"| {name} | {m['val_people']} | {m['float']['AP']:.3f} | " + " | ".join(cells) + " |")
+    table = f"({result['date']}; drop in AP points against the original float model)\n\n" + head + "\n".join(rows)
+    return table + "".join(f"\n- {note}" if i else f"\n\n- {note}" for i, note in enumerate(notes))
+
+
+TABLES: dict[str, Callable[[], str]] = {"recipe": recipe, "pipeline": pipeline, "int8": int8, "qat": qat}
 
 
 def main() -> None:

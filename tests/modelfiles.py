@@ -133,3 +133,14 @@ def outlier_keras(path: Path) -> Path:
     model.get_layer("heatmaps").set_weights([kernel, bias])
     model.save(path)
     return path
+
+
+def tiny_with_calibration(folder: Path) -> Path:
+    """``folder`` with ``tiny.keras`` (96 px, random BN statistics) and ``calib96``, 16 crops of test frames
+    for RGB [-1, 1] input."""
+    from edgepose.convert.metadata import Normalization
+    from edgepose.quantize.calibration import build_set
+
+    tiny_keras(folder / "tiny.keras")
+    build_set(image_folder(folder / "frames", count=16), folder / "calib96", 16, "random", 0, Normalization(), (96, 96))
+    return folder

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from modelfiles import image_folder, nchw_onnx, tiny_keras, two_output_keras
+from cli_errors import refused
+from modelfiles import image_folder, nchw_onnx, tiny_with_calibration, two_output_keras
 
 from edgepose.convert.export import export_model
 from edgepose.convert.inspect import describe, read_tflite
@@ -25,10 +26,7 @@ RGB = Normalization()
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("models")
-    tiny_keras(folder / "tiny.keras")
-    build_set(image_folder(folder / "frames", count=16), folder / "calib96", 16, "random", 0, RGB, (96, 96))
-    return folder
+    return tiny_with_calibration(tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture(scope="module")
@@ -214,41 +212,32 @@ def test_quantize_cli_reports_accuracy_for_every_engine(edgepose, models, tmp_pa
     assert metrics["mean_oks"] == pytest.approx(report["accuracy"]["tflite-micro"]["mean_oks"], abs=1e-6)
 
 
-def _refused(done, *needles: str) -> str:
-    assert done.returncode == 2, done.stderr
-    line = done.stderr.strip().splitlines()[-1]
-    assert line.startswith("error: "), line
-    for needle in needles:
-        assert needle in line, line
-    return line
-
-
 def test_quantize_cli_refuses_bad_input_in_one_line(edgepose, models, tmp_path):
     (tmp_path / "empty").mkdir()
-    _refused(edgepose("quantize", str(models / "tiny.keras")), "no calibration set")
+    refused(edgepose("quantize", str(models / "tiny.keras")), "no calibration set")
     done = edgepose("quantize", str(models / "tiny.keras"), "--calib", str(tmp_path / "empty"), "--out", "q1")
-    _refused(done, "holds no images")
+    refused(done, "holds no images")
     assert not list((tmp_path / "q1").glob("*int8*"))
     assert json.loads((tmp_path / "q1/manifest.json").read_text())["status"] == "failed"
     corrupt = tmp_path / "model.tflite"
     corrupt.write_bytes(b"\x00" * 32)
-    _refused(edgepose("quantize", str(corrupt), "--calib", str(models / "calib96"), "--out", "q2"), str(corrupt))
+    refused(edgepose("quantize", str(corrupt), "--calib", str(models / "calib96"), "--out", "q2"), str(corrupt))
 
 
 @pytest.mark.slow
 def test_quantize_cli_refuses_mismatched_sets_and_unknown_nodes(edgepose, models, tmp_path):
     build_set(models / "frames", tmp_path / "other", 4, "random", 0, Normalization(1 / 255, 0.0), (96, 96))
     done = edgepose("quantize", str(models / "tiny.keras"), "--calib", str(tmp_path / "other"), "--out", "q1")
-    _refused(done, str(tmp_path / "other"), "tiny.keras", "scale")
+    refused(done, str(tmp_path / "other"), "tiny.keras", "scale")
     assert not list((tmp_path / "q1").glob("*.tflite"))  # not even the float reference: nothing half-done
     build_set(models / "frames", tmp_path / "small", 4, "random", 0, RGB, (64, 64))
     done = edgepose("quantize", str(models / "tiny.keras"), "--calib", str(tmp_path / "small"), "--out", "q2")
-    _refused(done, "input_size [64, 64] vs [96, 96]")
+    refused(done, "input_size [64, 64] vs [96, 96]")
     done = edgepose(
         "quantize", str(models / "tiny.keras"), "--calib", str(models / "calib96"), "--backend", "onnx",
         "--out", "q3", "quantization.exclude_nodes=[no_such_conv]", "quantization.calibration_size=4",
     )  # fmt: skip
-    _refused(done, "exclude_nodes", "no_such_conv")
+    refused(done, "exclude_nodes", "no_such_conv")
     assert not list((tmp_path / "q3").glob("*int8*"))
 
 

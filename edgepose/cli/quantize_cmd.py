@@ -34,6 +34,9 @@ def quantize(
     input_type: str | None = typer.Option(None, "--input-type", help="TFLite: int8, uint8, int16 or float32."),
     output_type: str | None = typer.Option(None, "--output-type", help="TFLite: int8, uint8, int16 or float32."),
     val: Path | None = typer.Option(None, "--val", help="COCO .json or YOLO folder: adds the accuracy report."),
+    qat_epochs: int | None = typer.Option(
+        None, "--qat-epochs", help="Quantization-aware fine-tuning epochs on the config's training data (Keras model)."
+    ),
     scale: str | None = SCALE_OPTION,
     offset: str | None = OFFSET_OPTION,
     color: str | None = COLOR_OPTION,
@@ -54,6 +57,7 @@ def quantize(
         "input_type": input_type,
         "output_type": output_type,
         "calibration": calib,
+        "aware_training.epochs": qat_epochs,
     }
     given = [f"quantization.{key}={value}" for key, value in flags.items() if value is not None]
     settings = resolve_config(config, [*(overrides or []), *given, *normalization_overrides(scale, offset, color)])
@@ -115,6 +119,23 @@ def print_report(report: dict) -> None:
     if layers:
         print_layers(layers)
     print_advice(report.get("advice") or {})
+    print_aware_training(report.get("aware_training"))
+
+
+def print_aware_training(aware: dict | None) -> None:
+    """One line: what fine-tuning did to the AP drop, or why it was not needed."""
+    if not aware:
+        return
+    if "skipped" in aware:
+        console.out.print(f"quantization-aware fine-tuning not needed: {aware['skipped']}", soft_wrap=True)
+        return
+    drops = ""
+    if aware.get("ap_drop_points") is not None:
+        before = aware.get("ptq_ap_drop_points")
+        drops = f": AP drop {_fmt(before, 2)} → {aware['ap_drop_points']:.2f} point(s)" if before is not None else ""
+    console.out.print(
+        f"quantization-aware fine-tuning, {aware['epochs']} epoch(s) → {aware['model']}{drops}", soft_wrap=True
+    )
 
 
 def print_layers(layers: list[dict], count: int = 8) -> None:

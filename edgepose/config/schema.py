@@ -308,6 +308,14 @@ class Training(Section):
 _IoType = Literal["int8", "uint8", "int16", "float32"]
 
 
+class AwareTraining(Section):
+    epochs: int = Field(0, ge=0, description="quantization-aware fine-tuning epochs after PTQ; 0: PTQ only")
+    learning_rate: float = Field(1e-4, gt=0.0, description="Adam, cosine-decayed to 0 over the fine-tuning")
+    only_above_drop: float | None = Field(
+        None, ge=0.0, description="AP points: fine-tune only when PTQ loses more (needs validation data); null: always"
+    )
+
+
 class Quantization(Section):
     backend: Literal["tflite", "onnx"] = "tflite"
     granularity: Literal["per-channel", "per-tensor"] = "per-channel"
@@ -328,6 +336,9 @@ class Quantization(Section):
     exclude_nodes: list[str] = Field(default_factory=list, description="ONNX nodes left unquantized")
     reduce_range: bool = Field(
         False, description="ONNX Runtime: 7-bit weights, for int8 run on x86 CPUs without VNNI (their kernels saturate)"
+    )
+    aware_training: AwareTraining = Field(
+        AwareTraining(), description="fine-tuning through int8 rounding for a model PTQ leaves too far from float"
     )
 
     @field_validator("granularity", mode="before")
@@ -350,6 +361,9 @@ class Quantization(Section):
             raise ValueError(
                 "activations int16 (16x8) needs per-channel weights in TFLite; drop granularity per-tensor"
             )
+        if self.aware_training.epochs and (self.activations == "int16" or self.float_layers):
+            # the fake quantization rounds every activation to int8, as a full-integer int8 model does
+            raise ValueError("aware_training fine-tunes for a full int8 model: drop activations int16 / float_layers")
         return self
 
     def io_type(self, which: str) -> str:
