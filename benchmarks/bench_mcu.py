@@ -92,11 +92,13 @@ def layer_model(name: str, folder: Path) -> Path:
     return full_int8(model, folder / (name.replace(" ", "_").replace(",", "").replace(">", "") + ".tflite"))
 
 
-def measure(model: Path, board_name: str, folder: Path, kernels: str | None = None) -> dict:
+def measure(
+    model: Path, board_name: str, folder: Path, kernels: str | None = None, max_recompute: float = 0.10
+) -> dict:
     board = find_board(board_name)
     try:
-        build = folder / f"{model.stem}-{board_name}-{kernels or 'auto'}"
-        compiled = compile_for_board(model, board_name, build, kernels=kernels)
+        build = folder / f"{model.stem}-{board_name}-{kernels or 'auto'}-{max_recompute:g}"
+        compiled = compile_for_board(model, board_name, build, kernels=kernels, max_recompute=max_recompute)
     except EdgeposeError as error:
         return {"board": board_name, "error": str(error)}
     link = QemuLink(board, Path(compiled["firmware"]["elf"]))
@@ -120,6 +122,7 @@ def measure(model: Path, board_name: str, folder: Path, kernels: str | None = No
         "tflm_arena_bytes": compiled["tflm_arena_bytes"],
         "ram_vs_tflm": compiled["ram_vs_tflm"],
         "bit_exact": report["output_check"]["passed"],
+        "tiling": compiled["tiling"],
     }
 
 
@@ -159,10 +162,16 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(model_names()))
     parser.add_argument("--layers", action="store_true", help="the four single-layer models instead of the zoo")
     parser.add_argument("--kernels", default="portable,dsp", help="variants to compare (with --layers)")
+    parser.add_argument(
+        "--memory", action="store_true", help="activation RAM with and without patch-based execution (qemu-m7)"
+    )
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-mcu-"))
     if args.layers:
         layers(args.boards.split(","), args.kernels.split(","), folder)
+        return
+    if args.memory:
+        memory(args.models.split(","), folder)
         return
     rows = []
     for name in args.models.split(","):
@@ -176,6 +185,34 @@ def main() -> None:
                     break
             rows += [zoo_row(name, size, models[size], board, folder) for size in anchored]
     record("bench_mcu", {"results": rows})
+
+
+def memory(names: list[str], folder: Path) -> None:
+    """Per zoo model at its default size and at 96 px, on qemu-m7: the arena layer by layer and with
+    patch-based execution (default budget), TFLite Micro's arena, extra MACs and instructions of both; and
+    whether tiny at 96 px now fits qemu-m4 (128 KB SRAM) with its firmware."""
+    rows = []
+    for name in names:
+        default = model_info(name).default_input_size
+        for size in sorted({tuple(default), (96, 96)}, reverse=True):
+            model = int8_model(name, folder, size)
+            plain, tiled = (measure(model, "qemu-m7", folder, max_recompute=budget) for budget in (0.0, 0.10))
+            row = {"model": name, "input_size": list(size), "board": "qemu-m7", "layer_by_layer": plain, "tiled": tiled}
+            if "error" not in plain and "error" not in tiled:
+                row["summary"] = {
+                    "tflm_arena_bytes": tiled["tflm_arena_bytes"],
+                    "arena_layer_by_layer": plain["arena_bytes"],
+                    "arena_tiled": tiled["arena_bytes"],
+                    "ratio_layer_by_layer": plain["ram_vs_tflm"],
+                    "ratio_tiled": tiled["ram_vs_tflm"],
+                    "extra_macs_ratio": (tiled["tiling"] or {}).get("extra_macs_ratio", 0.0),
+                    "instructions_ratio": round(tiled["instructions"] / plain["instructions"], 4),
+                }
+            print(name, size, row.get("summary") or row, flush=True)
+            rows.append(row)
+    fits = measure(int8_model("tiny", folder, (96, 96)), "qemu-m4", folder)
+    print("tiny 96 on qemu-m4:", {k: fits.get(k) for k in ("arena_bytes", "firmware_ram_bytes", "error")}, flush=True)
+    record("bench_mcu-memory", {"results": rows, "tiny_96_on_qemu_m4": fits, "target_ratio": 0.40})
 
 
 def zoo_row(name: str, size: tuple[int, int], model: Path, board: str, folder: Path) -> dict:

@@ -117,7 +117,39 @@ def qat() -> str:
     return table + "".join(f"\n- {note}" if i else f"\n\n- {note}" for i, note in enumerate(notes))
 
 
-TABLES: dict[str, Callable[[], str]] = {"recipe": recipe, "pipeline": pipeline, "int8": int8, "qat": qat}
+def mcu_memory() -> str:
+    """Activation RAM layer by layer and with patch-based execution, against TFLite Micro's arena."""
+    result = newest("*-bench_mcu-memory.json")
+    head = (
+        "| model (int8), qemu-m7 | TFLite Micro arena | layer by layer | tiled | extra MACs | extra instructions |\n"
+        "| --- | ---: | ---: | ---: | ---: | ---: |\n"
+    )
+    rows = []
+    for r in result["results"]:
+        s = r.get("summary")
+        if s is None:
+            continue
+        rows.append(
+            f"| {r['model']} {r['input_size'][0]} px | {s['tflm_arena_bytes']:,} B | {s['arena_layer_by_layer']:,} B "
+            f"({s['ratio_layer_by_layer']:.3f}x) | {s['arena_tiled']:,} B ({s['ratio_tiled']:.3f}x) | "
+            f"{100 * s['extra_macs_ratio']:.1f}% | {100 * (s['instructions_ratio'] - 1):.1f}% |"
+        )
+    m4 = result["tiny_96_on_qemu_m4"]
+    fits = (
+        f"tiny at 96 px fits qemu-m4's 128 KB of SRAM: firmware RAM {m4['firmware_ram_bytes']:,} B"
+        if "error" not in m4
+        else f"tiny at 96 px on qemu-m4: {m4['error']}"
+    )
+    return f"({result['date']}; every run bit-exact with tflite-micro)\n\n" + head + "\n".join(rows) + f"\n\n{fits}."
+
+
+TABLES: dict[str, Callable[[], str]] = {
+    "recipe": recipe,
+    "pipeline": pipeline,
+    "int8": int8,
+    "qat": qat,
+    "mcu-memory": mcu_memory,
+}
 
 
 def main() -> None:

@@ -45,10 +45,13 @@ def random_inputs(model: Path, count: int, seed: int = 0) -> list[np.ndarray]:
     return [rng.integers(-128, 128, spec.shape, dtype=np.int8) for _ in range(count)]
 
 
-def assert_bit_exact(model: Path, work: Path, count: int = 6, in_place: bool = False, kernels="portable") -> None:
+def assert_bit_exact(
+    model: Path, work: Path, count: int = 6, in_place: bool = False, kernels="portable", max_recompute: float = 0.1
+):
     """Every output byte of the generated code equals tflite-micro's; ``in_place`` also runs the build that
-    passes the arena's own input and output locations (the no-copy path a firmware takes)."""
-    generate(model, work / "c", kernels=kernels)
+    passes the arena's own input and output locations (the no-copy path a firmware takes). Returns what
+    ``generate`` made."""
+    compiled = generate(model, work / "c", kernels=kernels, max_recompute=max_recompute)
     inputs = random_inputs(model, count)
     expected = reference_outputs(model, inputs)
     size = len(expected[0])
@@ -61,6 +64,7 @@ def assert_bit_exact(model: Path, work: Path, count: int = 6, in_place: bool = F
             diff = np.frombuffer(got, np.uint8) != np.frombuffer(reference, np.uint8)
             path = "the no-copy path" if no_copy else "separate buffers"
             assert not diff.any(), f"input {k}, {path}: {int(diff.sum())} of {size} output bytes differ"
+    return compiled
 
 
 def _layers():

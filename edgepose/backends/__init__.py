@@ -42,6 +42,7 @@ class Request:
     build_dir: Path | None = None  # where an emulated board's firmware is built; None: a temporary folder
     deploy: bool = False  # copy the model to a Linux board before starting its agent
     kernels: str | None = None  # generated C for an emulated board: portable, dsp; None: the core's fastest
+    max_recompute: float | None = None  # generated C: patch-based execution's budget; None: the default
 
 
 @dataclass

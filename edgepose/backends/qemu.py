@@ -88,7 +88,9 @@ class QemuLink(SerialLink):
                 shutil.rmtree(self.temporary, ignore_errors=True)
 
 
-def start(model: Path, board: Board, build_root: Path | None = None, kernels: str | None = None) -> QemuLink:
+def start(
+    model: Path, board: Board, build_root: Path | None = None, kernels: str | None = None, max_recompute=None
+) -> QemuLink:
     """Compile ``model`` for ``board`` (generated C + firmware) and start it in QEMU. Without a
     ``build_root`` the build goes to a temporary folder that closing the link removes."""
     from edgepose.codegen.compile import compile_for_board
@@ -96,7 +98,8 @@ def start(model: Path, board: Board, build_root: Path | None = None, kernels: st
     temporary = None if build_root else Path(tempfile.mkdtemp(prefix="edgepose-qemu-"))
     try:
         out = Path(build_root or temporary) / f"{Path(model).stem}-{board.name}"
-        report = compile_for_board(model, board.name, out, kernels=kernels)
+        budget = {} if max_recompute is None else {"max_recompute": max_recompute}
+        report = compile_for_board(model, board.name, out, kernels=kernels, **budget)
         link = QemuLink(board, Path(report["firmware"]["elf"]))
     except BaseException:
         if temporary:
@@ -107,7 +110,7 @@ def start(model: Path, board: Board, build_root: Path | None = None, kernels: st
 
 
 def connect(board: Board, request: Request) -> Connection:
-    link = start(request.model, board, request.build_dir, request.kernels)
+    link = start(request.model, board, request.build_dir, request.kernels, request.max_recompute)
     # the generated code must match TFLite's reference kernels, whatever runs the model elsewhere
     target = Target(board.name, board.backend, board.description, reference_runtime=REFERENCE_RUNTIME)
     return Connection(link, target)

@@ -17,13 +17,19 @@ def compile_model(
     kernels: str = typer.Option(
         "auto", "--kernels", "-k", help="Kernel variant: auto (the fastest the core runs), portable, dsp, mve."
     ),
+    max_recompute: float = typer.Option(
+        0.10,
+        "--max-recompute",
+        min=0.0,
+        help="Patch-based execution of the first layers: extra MACs allowed, as a fraction (0: layer by layer).",
+    ),
 ) -> None:
     """Generate portable C99 for MODEL (no interpreter, no heap) and link the benchmark firmware for TARGET."""
     from edgepose.codegen.compile import compile_for_board
 
     out = out or Path("build") / f"{model.stem}-{target}"
     with console.err.status(f"compiling {model.name} for {target}") as status:
-        report = compile_for_board(model, target, out, firmware, status.update, kernels)
+        report = compile_for_board(model, target, out, firmware, status.update, kernels, max_recompute)
     rows = [
         (key.replace("_bytes", "").replace("_", " "), f"{report[key]:,}")
         for key in ("arena_bytes", "weights_bytes", "code_bytes", "tflm_arena_bytes")
@@ -32,6 +38,7 @@ def compile_model(
     if report.get("ram_vs_tflm") is not None:
         rows.append(("RAM vs TFLite Micro", f"{report['ram_vs_tflm']:.2f}x"))
     console.out.print(console.table(f"{model.name} for {target}, {report['kernels']} kernels", ("what", "bytes"), rows))
+    print_tiling(report.get("tiling"))
     if report.get("regions"):
         regions = [
             (r["name"], f"{r['used']:,}", f"{r['size']:,}", f"{100 * r['used'] / r['size']:.0f}%",
@@ -47,6 +54,21 @@ def compile_model(
     if report.get("firmware"):
         console.out.print(f"firmware: {report['firmware']['elf']}", soft_wrap=True)
     console.out.print(f"report: {out / 'compile_report.json'}", soft_wrap=True)
+
+
+def print_tiling(tiling: dict | None) -> None:
+    """The arena before and after patch-based execution, what it recomputes, and which layers it tiled."""
+    if not tiling:
+        return
+    stages = "; ".join(
+        f"{len(stage['layers'])} layers from {stage['layers'][0].split(';')[0]} in {stage['strips']} strips"
+        for stage in tiling["stages"]
+    )
+    console.out.print(
+        f"patch-based execution: arena {tiling['arena_before']:,} → {tiling['arena_after']:,} B for "
+        f"{100 * tiling['extra_macs_ratio']:.1f}% more MACs ({stages})",
+        soft_wrap=True,
+    )
 
 
 def flash(

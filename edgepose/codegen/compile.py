@@ -10,16 +10,24 @@ from edgepose.boards import find_board
 from edgepose.codegen.compiler import generate
 from edgepose.codegen.firmware import STACK_BYTES, build_firmware
 from edgepose.codegen.tflm_arena import tflm_arena_bytes
+from edgepose.codegen.tiling import DEFAULT_MAX_RECOMPUTE
 from edgepose.errors import BoardError, ModelError
 
 REPORT = "compile_report.json"
 
 
 def compile_for_board(
-    model: Path, target: str, out: Path, firmware: bool = True, progress=None, kernels: str | None = None
+    model: Path,
+    target: str,
+    out: Path,
+    firmware: bool = True,
+    progress=None,
+    kernels: str | None = None,
+    max_recompute: float = DEFAULT_MAX_RECOMPUTE,
 ) -> dict:
     """Generated C (and the firmware) for ``model`` on ``target``; ``progress(step)`` hears each step.
-    ``kernels``: the kernel variant (None or auto: the fastest the board's core runs)."""
+    ``kernels``: the kernel variant (None or auto: the fastest the board's core runs); ``max_recompute``: the
+    extra MACs patch-based execution may cost (0: layer by layer)."""
     model, out = Path(model), Path(out)
     step = progress or (lambda message: None)
     board = find_board(target)
@@ -33,7 +41,7 @@ def compile_for_board(
     too_big = {}
     for i, variant in enumerate(variants):
         try:
-            report, build = _compile_variant(model, board, out, firmware, step, variant)
+            report, build = _compile_variant(model, board, out, firmware, step, variant, max_recompute)
             break
         except BoardError as exc:
             if i + 1 == len(variants):
@@ -55,10 +63,11 @@ def compile_for_board(
     return report
 
 
-def _compile_variant(model: Path, board, out: Path, firmware: bool, step, variant: str):
+def _compile_variant(model: Path, board, out: Path, firmware: bool, step, variant: str, max_recompute: float):
     """The generated C with one kernel variant, and the firmware linked; raises BoardError when it does not fit."""
     step(f"generating C for {model.name} ({variant} kernels)")
-    compiled = generate(model, out / "network", check=lambda c: _check_fit(c, board, model), kernels=variant)
+    fits = lambda c: _check_fit(c, board, model)  # noqa: E731
+    compiled = generate(model, out / "network", check=fits, kernels=variant, max_recompute=max_recompute)
     report = {
         "model": model.name,
         "target": board.name,
@@ -67,6 +76,8 @@ def _compile_variant(model: Path, board, out: Path, firmware: bool, step, varian
         "macs": compiled.macs,
         "arena_bytes": compiled.arena_bytes,
         "weights_bytes": compiled.weights_bytes,
+        "max_recompute": max_recompute,
+        "tiling": compiled.tiling,
         "tflm_arena_bytes": None,
         "ram_vs_tflm": None,
         "firmware": None,

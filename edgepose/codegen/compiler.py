@@ -20,6 +20,7 @@ from edgepose.codegen.emit import emit
 from edgepose.codegen.graph import Graph, read_graph
 from edgepose.codegen.lower import lower
 from edgepose.codegen.planner import plan_memory
+from edgepose.codegen.tiling import DEFAULT_MAX_RECOMPUTE, tile
 from edgepose.errors import EdgeposeError, UnsupportedOpError
 
 SUMMARY = "network.json"
@@ -35,15 +36,24 @@ class Compiled:
     input_bytes: int
     output_bytes: int
     weights_bytes: int
+    tiling: dict | None = None  # what patch-based execution tiled and saved (see tiling.Tiling)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "folder": str(self.folder)}
 
 
-def generate(model: Path, out: Path, lut_source=None, check=None, kernels: str = "portable") -> Compiled:
+def generate(
+    model: Path,
+    out: Path,
+    lut_source=None,
+    check=None,
+    kernels: str = "portable",
+    max_recompute: float = DEFAULT_MAX_RECOMPUTE,
+) -> Compiled:
     """Generate the C folder ``out`` for ``model``; raises UnsupportedOpError listing every missing op.
     ``check(compiled)`` runs before anything is written (the board fit check) and may raise. ``kernels``:
-    the variant of the kernels to call (see ``lower``)."""
+    the variant of the kernels to call (see ``lower``). ``max_recompute``: the extra MACs patch-based
+    execution of the first layers may cost, as a fraction of the model's (0: layer by layer only)."""
     model = Path(model)
     graph = read_graph(model)
     _check_io(graph, model)
@@ -52,6 +62,7 @@ def generate(model: Path, out: Path, lut_source=None, check=None, kernels: str =
         raise UnsupportedOpError(
             f"{model}: {len(problems)} op(s) cannot be compiled: " + "; ".join(problems) + ". Nothing was written."
         )
+    steps, tiling = tile(graph, steps, max_recompute, kernels, lut_source)
     plan = plan_memory(graph, steps)
     files = emit(graph, steps, plan, model.stem)
     weights = sum(c.values.nbytes for s in steps for c in s.constants)
@@ -64,6 +75,7 @@ def generate(model: Path, out: Path, lut_source=None, check=None, kernels: str =
         plan.input_bytes,
         plan.output_bytes,
         weights,
+        tiling.to_dict() if tiling else None,
     )
     if check is not None:
         check(compiled)

@@ -347,6 +347,8 @@ def info_json(board: Board, model: Path, network: dict) -> str:
             "zero_point": int(t.zero_point[0]) if len(t.zero_point) else None,
         }
 
+    tiling = network.get("tiling")
+    untiled = {"arena_untiled_bytes": tiling["arena_before"]} if tiling else {}  # what patch-based execution saved
     info = {
         "protocol": 1,
         "target": board.backend,
@@ -356,7 +358,7 @@ def info_json(board: Board, model: Path, network: dict) -> str:
         "runtime": {"name": "edgepose-c", "version": "1", "threads": 1, "kernels": network.get("kernels", "portable")},
         "inputs": [spec(i) for i in graph.inputs],
         "outputs": [spec(i) for i in graph.outputs],
-        "memory": {"arena_bytes": network["arena_bytes"], "weights_bytes": network["weights_bytes"]},
+        "memory": {"arena_bytes": network["arena_bytes"], "weights_bytes": network["weights_bytes"], **untiled},
         "load_ms": 0,
     }
     return json.dumps(info, separators=(",", ":"))[:-1]  # without its closing brace

@@ -43,6 +43,19 @@ class Step:
     macs: int = 0
 
 
+@dataclass(frozen=True)
+class Rows:
+    """A strip of one layer in patch-based execution: it computes output rows ``out_start`` onwards from a
+    window of its input that starts at row ``in_start``; ``pad`` is the padding above the window's first row
+    as the kernel sees it (the layer's own top padding for the first strip, 0 inside the image)."""
+
+    out_start: int
+    out_rows: int
+    in_start: int
+    in_rows: int
+    pad: int
+
+
 KERNEL_VARIANTS = ("portable", "dsp", "mve")
 
 
@@ -104,6 +117,36 @@ def _lower_op(graph: Graph, op: Operator, lut_source, kernels: str = "portable")
     return spec.lower(graph, op, kernels)
 
 
+def lower_rows(graph: Graph, op: Operator, kernels: str, rows: Rows, lut_source=None) -> Step:
+    """The step of a convolution, depthwise convolution, PAD or same-shape ADD computing only the strip
+    ``rows``: the same kernel and constants, with the strip's input and output heights and its padding."""
+    if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        return _convolution(graph, op, depthwise=op.kind == "DEPTHWISE_CONV_2D", kernels=kernels, rows=rows)
+    if op.kind in ("PAD", "PADV2"):
+        return _pad(graph, op, kernels, rows=rows)
+    if op.kind == "ADD":
+        return _binary(graph, op, kernels, rows=rows)
+    raise Unsupported(f"{op.kind} cannot run in strips of rows")
+
+
+def row_geometry(graph: Graph, op: Operator, lo: int, hi: int) -> tuple[int, int, int]:
+    """``(first, end, pad)``: the input rows ``[first, end)`` that output rows ``[lo, hi)`` of ``op`` read
+    (clipped to the input; rows beyond it are padding), and the strip's leading padding over ``first``."""
+    height = _shape4(graph.tensors[op.inputs[0]])[1]
+    if op.kind in ("PAD", "PADV2"):
+        before = int(graph.tensors[op.inputs[1]].data.reshape(-1, 2)[-3, 0])
+        stride, pad, reach = 1, before, 1
+    else:
+        o = op.options
+        kh = graph.tensors[op.inputs[1]].shape[1]
+        stride, dilation = o["strideH"], o.get("dilationHFactor", 1)
+        pad = _padding(o["padding"], stride, dilation, height, kh)
+        reach = (kh - 1) * dilation + 1
+    first = max(0, lo * stride - pad)
+    end = max(first, min(height, (hi - 1) * stride - pad + reach))
+    return first, end, pad + first - lo * stride
+
+
 # ---------------------------------------------------------------------------------------------- helpers
 
 
@@ -153,6 +196,15 @@ def _shape4(t: Tensor) -> tuple[int, int, int, int]:
 def _c_shape(shape) -> str:
     n, h, w, c = shape
     return f"{{{n}, {h}, {w}, {c}}}"
+
+
+def _with_rows(shape: tuple[int, int, int, int], rows: int) -> tuple[int, int, int, int]:
+    n, _, w, c = shape
+    return n, rows, w, c
+
+
+def _height(t: Tensor) -> int:
+    return max(_shape4(t)[1], 1)
 
 
 def _padding(padding: int, stride: int, dilation: int, in_size: int, filter_size: int) -> int:
@@ -223,8 +275,11 @@ def _depthwise(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
     return _convolution(graph, op, depthwise=True, kernels=kernels)
 
 
-def _convolution(graph: Graph, op: Operator, depthwise: bool, kernels: str = "portable") -> Step:
-    """CONV_2D (filter ``[oc, kh, kw, ic / groups]``) and DEPTHWISE_CONV_2D (filter ``[1, kh, kw, oc]``)."""
+def _convolution(
+    graph: Graph, op: Operator, depthwise: bool, kernels: str = "portable", rows: Rows | None = None
+) -> Step:
+    """CONV_2D (filter ``[oc, kh, kw, ic / groups]``) and DEPTHWISE_CONV_2D (filter ``[1, kh, kw, oc]``);
+    with ``rows``, one strip of them (see ``lower_rows``)."""
     inp, out = _t(graph, op, 0), _t(graph, op, 0, "output")
     kind = _activations(inp, out)
     w = _weights(graph, op, 1)
@@ -245,12 +300,16 @@ def _convolution(graph: Graph, op: Operator, depthwise: bool, kernels: str = "po
     pad_h, pad_w = _padding(o["padding"], sh, dh, h, kh), _padding(o["padding"], sw, dw, wd, kw)
     bias, bias_constants = _bias(graph, op, 2, name, kind)
     act_min, act_max = _activation(op, out)
+    in_shape, out_shape = _shape4(inp), _shape4(out)
+    macs, distance = out.size * kh * kw * window, _window_distance(inp, out, sh, pad_h)
+    if rows is not None:
+        in_shape, out_shape = _with_rows(in_shape, rows.in_rows), _with_rows(out_shape, rows.out_rows)
+        pad_h, macs, distance = rows.pad, macs * rows.out_rows // _height(out), None
     params = (
-        f"{{{_c_shape(_shape4(inp))}, {_c_shape(_shape4(out))}, {kh}, {kw}, {sh}, {sw}, {dh}, {dw}, {pad_h}, "
+        f"{{{_c_shape(in_shape)}, {_c_shape(out_shape)}, {kh}, {kw}, {sh}, {sw}, {dh}, {dw}, {pad_h}, "
         f"{pad_w}, {-_zp(inp)}, {_zp(out)}, {act_min}, {act_max}, {multiplier}, {groups}}}"
     )
     scales = _conv_scales(inp, w, out, oc)
-    macs, distance = out.size * kh * kw * window, _window_distance(inp, out, sh, pad_h)
     if kernels in ("dsp", "mve") and kind == "s8":
         bias_values = bias_constants[0].values if bias_constants else None
         geometry = {"multiplier": multiplier, "groups": groups, "stride_w": sw, "dilation": (dh, dw)}
@@ -368,7 +427,7 @@ def _fully_connected(graph: Graph, op: Operator, kernels: str = "portable") -> S
 
 
 @registers("ADD", "MUL")
-def _binary(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
+def _binary(graph: Graph, op: Operator, kernels: str = "portable", rows: Rows | None = None) -> Step:
     a, b, out = _t(graph, op, 0), _t(graph, op, 1), _t(graph, op, 0, "output")
     kind = _activations(a, b, out) if op.kind == "ADD" else (_int8(a, b, out) or "s8")
     name = f"op{op.index}"
@@ -387,6 +446,10 @@ def _binary(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
     for shape in shapes[:2]:
         if any(d not in (1, o) for d, o in zip(shape, shapes[2], strict=True)):
             raise Unsupported(f"cannot broadcast {shape} to {shapes[2]}")
+    size = out.size
+    if rows is not None:  # a strip of a same-shape ADD: every operand's rows are the output's
+        shapes = [_with_rows(shape, rows.out_rows) for shape in shapes]
+        size = rows.out_rows * shapes[2][2] * shapes[2][3]
     params = (
         f"{{{_c_shape(shapes[0])}, {_c_shape(shapes[1])}, {_c_shape(shapes[2])}, {-_zp(a)}, {-_zp(b)}, {_zp(out)}, "
         f"{m1}, {m2}, {mo}, {s1}, {s2}, {so_shift}, {left_shift}, {act_min}, {act_max}}}"
@@ -402,7 +465,7 @@ def _binary(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
             constants = [Constant(f"{name}_tables", "int32_t", tables.reshape(-1)),
                          Constant(f"{name}_rq", "int32_t", rq)]  # fmt: skip
             code = (
-                f"ep_add_{kernels}_s8({out.size}, {name}_tables, (const ep_rq *){name}_rq, {act_min}, {act_max}, "
+                f"ep_add_{kernels}_s8({size}, {name}_tables, (const ep_rq *){name}_rq, {act_min}, {act_max}, "
                 f"{{T{a.index}}}, {{T{b.index}}}, {{T{out.index}}});"
             )
             return Step(op, code, constants, overlap=overlap)
@@ -479,7 +542,7 @@ def _concatenation(graph: Graph, op: Operator, kernels: str = "portable") -> Ste
 
 
 @registers("PAD", "PADV2")
-def _pad(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
+def _pad(graph: Graph, op: Operator, kernels: str = "portable", rows: Rows | None = None) -> Step:
     inp, paddings, out = _t(graph, op, 0), _t(graph, op, 1), _t(graph, op, 0, "output")
     _int8(inp, out)
     _same_quantization(inp, out)
@@ -493,9 +556,13 @@ def _pad(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
             raise Unsupported("the padding value must be constant")
         value = int(constant.data.reshape(-1)[0])
     name = f"op{op.index}"
+    in_shape, out_shape = _shape4(inp), _shape4(out)
+    if rows is not None:
+        in_shape, out_shape = _with_rows(in_shape, rows.in_rows), _with_rows(out_shape, rows.out_rows)
+        before[1] = rows.pad
     code = (
         f"static const int32_t {name}_before[4] = {{{', '.join(map(str, before))}}};\n"
-        f"ep_pad_s8((ep_shape){_c_shape(_shape4(inp))}, (ep_shape){_c_shape(_shape4(out))}, {name}_before, {value}, "
+        f"ep_pad_s8((ep_shape){_c_shape(in_shape)}, (ep_shape){_c_shape(out_shape)}, {name}_before, {value}, "
         f"{{T{inp.index}}}, {{T{out.index}}});"
     )
     return Step(op, code)

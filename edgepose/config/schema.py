@@ -398,6 +398,15 @@ class Prediction(Section):
 # ---------------------------------------------------------------------------------------------- targets
 
 
+class TargetMemory(Section):
+    max_recompute: float = Field(
+        0.10,
+        ge=0.0,
+        description="MCU boards: patch-based execution of the first layers may cost this many extra MACs, as a "
+        "fraction of the model's (0: layer by layer)",
+    )
+
+
 class TargetEntry(Section):
     """A board to deploy to and benchmark on; a plain string is the board name."""
 
@@ -410,6 +419,7 @@ class TargetEntry(Section):
         None, description="deploy: flash the firmware this way (as `edgepose flash --method`); null: build it only"
     )
     gdb: str = Field("127.0.0.1:3333", description="host:port of the GDB server for flash: gdb")
+    memory: TargetMemory = Field(TargetMemory(), description="MCU boards: the memory planner's options")
 
     @model_validator(mode="before")
     @classmethod

@@ -1,0 +1,164 @@
+"""Patch-based execution: the first layers run in strips of rows. The strips' geometry covers every row the
+next layer reads, the planner keeps a tiling only when it makes the arena smaller within the recompute
+budget, and the tiled C is byte-identical to tflite-micro with every kernel variant (``EP_POISON_DEAD``
+builds: a strip buffer or tensor read after its life would show as a wrong output)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from opmodels import int8_tflite
+from test_codegen import assert_bit_exact
+
+from edgepose.codegen.compiler import generate
+from edgepose.codegen.graph import read_graph
+from edgepose.codegen.lower import lower
+from edgepose.codegen.planner import plan_memory
+from edgepose.codegen.tiling import stage_of, strip_rows, tile
+
+
+def _stem(x):
+    """A large early stage, as pose models start: a strided conv, depthwise, pointwise, an explicit uneven
+    PAD before a valid strided conv, and a dilated depthwise; then a small head."""
+    from keras import layers
+
+    x = layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x)
+    x = layers.DepthwiseConv2D(3, padding="same", activation="relu6")(x)
+    x = layers.Conv2D(16, 1)(x)
+    x = layers.ZeroPadding2D(((2, 1), (1, 0)))(x)
+    x = layers.Conv2D(12, 3, strides=2, padding="valid", activation="relu")(x)
+    x = layers.DepthwiseConv2D(3, padding="same", dilation_rate=2)(x)
+    x = layers.Conv2D(6, 1, activation="relu")(x)
+    return layers.GlobalAveragePooling2D()(x)
+
+
+def _blocks(x):
+    """Two inverted-residual blocks (expand x6, depthwise, project, add): the expanded tensors are the peak,
+    and a stage that is one block never makes them whole."""
+    from keras import layers
+
+    x = layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+    for _ in range(2):
+        y = layers.Conv2D(48, 1, activation="relu6")(x)
+        y = layers.DepthwiseConv2D(3, padding="same", activation="relu6")(y)
+        x = layers.Add()([x, layers.Conv2D(8, 1)(y)])
+    return layers.GlobalAveragePooling2D()(layers.Conv2D(4, 1)(x))
+
+
+@pytest.fixture(scope="module")
+def block_model(tmp_path_factory) -> Path:
+    return int8_tflite(tmp_path_factory.mktemp("blocks") / "blocks.tflite", _blocks, (40, 36, 3), seed=4)
+
+
+@pytest.fixture(scope="module")
+def stem_model(tmp_path_factory) -> Path:
+    return int8_tflite(tmp_path_factory.mktemp("tiling") / "stem.tflite", _stem, (70, 44, 3), seed=3)
+
+
+def test_each_strip_computes_exactly_what_the_next_layer_reads(stem_model):
+    graph = read_graph(stem_model)
+    steps, _ = lower(graph)
+    kinds = ["CONV_2D", "DEPTHWISE_CONV_2D", "CONV_2D", "PAD", "CONV_2D", "DEPTHWISE_CONV_2D", "CONV_2D"]
+    assert [s.op.kind for s in steps[:7]] == kinds
+    stage = stage_of(graph, steps[:7])
+    assert stage.inputs == graph.inputs and stage.output == steps[6].op.outputs[0]
+    assert stage_of(graph, steps[:8]) is None  # the mean reads its input whole: not a row op
+    height = graph.tensors[stage.output].shape[1]
+    for strips in (2, 3, 5, 9):
+        ranges = strip_rows(graph, stage, strips)
+        last = [strip[-1] for strip in ranges]
+        assert [r.out_start for r in last] == sorted(r.out_start for r in last)
+        assert sum(r.out_rows for r in last) == height  # the output rows, each once
+        for strip in ranges:
+            for i, (step, rows) in enumerate(zip(stage.steps, strip, strict=True)):
+                rows_in = graph.tensors[step.op.inputs[0]].shape[1]
+                assert rows.in_start >= 0 and rows.in_start + rows.in_rows <= rows_in
+                if i:  # what step i reads is exactly what step i-1 computed in this strip
+                    before = strip[i - 1]
+                    assert (before.out_start, before.out_rows) == (rows.in_start, rows.in_rows)
+
+
+def test_tiling_is_kept_only_when_it_saves_ram_within_the_budget(stem_model):
+    graph = read_graph(stem_model)
+    steps, _ = lower(graph)
+    untiled = plan_memory(graph, steps).arena_bytes
+    assert tile(graph, steps, 0.0, "portable") == (steps, None)
+    tiled_steps, tiling = tile(graph, steps, 0.25, "portable")
+    assert tiling is not None and tiling.arena_before == untiled
+    assert tiling.arena_after == plan_memory(graph, tiled_steps).arena_bytes < untiled
+    total = sum(s.macs for s in steps)
+    assert 0 < tiling.extra_macs <= 0.25 * total and tiling.extra_macs_ratio == round(tiling.extra_macs / total, 4)
+    assert sum(s.macs for s in tiled_steps) == total + tiling.extra_macs
+    assert [s.op.kind for s in tiled_steps].count("TILED") == len(tiling.stages) >= 1
+    assert any("PAD" in stage["ops"] for stage in tiling.stages)
+    _, cheap = tile(graph, steps, 0.002, "portable")
+    assert cheap is None or cheap.extra_macs <= 0.002 * total
+
+
+@pytest.mark.parametrize("kernels", ["portable", "dsp", "mve"])
+def test_tiled_layers_are_bit_exact_with_tflite_micro(stem_model, kernels, tmp_path):
+    compiled = assert_bit_exact(stem_model, tmp_path, count=4, in_place=True, kernels=kernels, max_recompute=0.25)
+    assert compiled.tiling is not None and len(compiled.tiling["layers"]) >= 3
+    network = (tmp_path / "c" / "ep_network.c").read_text()
+    assert "/* tiled: " in network and any("PAD" in stage["ops"] for stage in compiled.tiling["stages"])
+
+
+@pytest.mark.parametrize("kernels", ["portable", "dsp", "mve"])
+def test_fused_inverted_residual_blocks_are_bit_exact_with_tflite_micro(block_model, kernels, tmp_path):
+    compiled = assert_bit_exact(block_model, tmp_path, count=4, kernels=kernels, max_recompute=0.25)
+    tiling = compiled.tiling
+    assert tiling is not None and tiling["arena_after"] < tiling["arena_before"]
+    fused = [stage for stage in tiling["stages"] if "ADD" in stage["ops"]]
+    assert fused and all(stage["strips"] >= 2 for stage in fused)  # the expanded tensor is never whole
+
+
+@pytest.fixture(scope="module")
+def mobilenetv2(tmp_path_factory) -> Path:
+    from edgepose.models import build_model
+
+    folder = tmp_path_factory.mktemp("mnv2")
+    return int8_tflite(folder / "mnv2.tflite", lambda x: build_model("mobilenetv2_heatmaps", (96, 96), 17)(x),
+                       (96, 96, 3), seed=5)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_zoo_model_tiled_at_its_memory_peak_is_bit_exact(mobilenetv2, tmp_path):
+    model = mobilenetv2
+    compiled = assert_bit_exact(model, tmp_path, count=2, kernels="dsp")
+    tiling = compiled.tiling
+    assert tiling["arena_after"] == compiled.arena_bytes < 0.7 * tiling["arena_before"]
+    assert tiling["extra_macs_ratio"] <= 0.10  # the default budget
+    untiled = generate(model, tmp_path / "untiled", kernels="dsp", max_recompute=0)
+    assert untiled.tiling is None and untiled.arena_bytes == tiling["arena_before"]
+
+
+def test_compile_reports_the_peak_before_and_after_and_the_tiled_layers(edgepose, stem_model, tmp_path):
+    common = ["compile", str(stem_model), "--target", "qemu-m7", "--no-firmware"]
+    done = edgepose(*common, "--max-recompute", "0.25", "--out", "tiled")
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "tiled/compile_report.json").read_text())
+    tiling = report["tiling"]
+    assert report["arena_bytes"] == tiling["arena_after"] < tiling["arena_before"] and report["max_recompute"] == 0.25
+    assert f"{tiling['arena_before']:,} → {tiling['arena_after']:,} B" in done.stdout
+    done = edgepose(*common, "--max-recompute", "0", "--out", "plain")
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "plain/compile_report.json").read_text())
+    assert report["tiling"] is None and report["arena_bytes"] == tiling["arena_before"]
+    assert "patch-based" not in done.stdout
+    done = edgepose(*common, "--max-recompute", "-1")
+    assert done.returncode == 2 and "max-recompute" in done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board", ["qemu-m7", "qemu-m55"])
+def test_a_tiled_zoo_model_is_bit_exact_on_emulated_boards(edgepose, mobilenetv2, board, tmp_path):
+    """The DSP (M7) and Helium (M55) kernels computing strips, in the firmware, against tflite-micro."""
+    done = edgepose("compile", str(mobilenetv2), "--target", board, "--no-firmware", "--out", "c")
+    assert done.returncode == 0, done.stderr
+    assert min(json.loads((tmp_path / "c/compile_report.json").read_text())["tiling"]["strips"]) >= 2
+    done = edgepose("benchmark", str(mobilenetv2), "--target", board, "--runs", "1", "--warmup", "0", "--out", "r.json")
+    assert done.returncode == 0, done.stderr
+    check = json.loads((tmp_path / "r.json").read_text())["output_check"]
+    assert check["passed"] and check["outputs"][0]["identical"] == 1.0
