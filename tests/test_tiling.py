@@ -47,6 +47,25 @@ def _blocks(x):
     return layers.GlobalAveragePooling2D()(layers.Conv2D(4, 1)(x))
 
 
+def _upsampling_head(x):
+    """A heatmap head: a small feature map brought up by nearest-neighbour resizing (by 2, then to an uneven
+    size) and refined at the large size, where the head's tensors are the peak."""
+    from keras import layers
+
+    x = layers.Conv2D(24, 3, strides=4, padding="same", activation="relu")(x)
+    x = layers.Resizing(18, 16, interpolation="nearest")(x)
+    x = layers.DepthwiseConv2D(3, padding="same", activation="relu6")(x)
+    x = layers.Conv2D(24, 1, activation="relu6")(x)
+    x = layers.Resizing(41, 32, interpolation="nearest")(x)
+    x = layers.DepthwiseConv2D(3, padding="same", activation="relu6")(x)
+    return layers.Conv2D(5, 1)(x)
+
+
+@pytest.fixture(scope="module")
+def head_model(tmp_path_factory) -> Path:
+    return int8_tflite(tmp_path_factory.mktemp("head") / "head.tflite", _upsampling_head, (36, 32, 3), seed=6)
+
+
 @pytest.fixture(scope="module")
 def block_model(tmp_path_factory) -> Path:
     return int8_tflite(tmp_path_factory.mktemp("blocks") / "blocks.tflite", _blocks, (40, 36, 3), seed=4)
@@ -121,6 +140,17 @@ def mobilenetv2(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("mnv2")
     return int8_tflite(folder / "mnv2.tflite", lambda x: build_model("mobilenetv2_heatmaps", (96, 96), 17)(x),
                        (96, 96, 3), seed=5)  # fmt: skip
+
+
+@pytest.mark.parametrize("kernels", ["portable", "dsp", "mve"])
+def test_upsampling_heads_are_tiled_bit_exact_with_tflite_micro(head_model, kernels, tmp_path):
+    """Each strip's rows of a nearest-neighbour resize are chosen from the whole tensors' heights (an uneven
+    scale included), reading only the window of input rows they need."""
+    assert [op.kind for op in read_graph(head_model).operators].count("RESIZE_NEAREST_NEIGHBOR") == 2
+    compiled = assert_bit_exact(head_model, tmp_path, count=4, in_place=True, kernels=kernels, max_recompute=0.25)
+    stages = compiled.tiling["stages"]
+    assert any("RESIZE_NEAREST_NEIGHBOR" in stage["ops"] for stage in stages)
+    assert compiled.tiling["arena_after"] < compiled.tiling["arena_before"]
 
 
 @pytest.mark.slow

@@ -126,6 +126,8 @@ def lower_rows(graph: Graph, op: Operator, kernels: str, rows: Rows, lut_source=
         return _pad(graph, op, kernels, rows=rows)
     if op.kind == "ADD":
         return _binary(graph, op, kernels, rows=rows)
+    if op.kind == "RESIZE_NEAREST_NEIGHBOR":
+        return _resize(graph, op, kernels, rows=rows)
     raise Unsupported(f"{op.kind} cannot run in strips of rows")
 
 
@@ -133,6 +135,11 @@ def row_geometry(graph: Graph, op: Operator, lo: int, hi: int) -> tuple[int, int
     """``(first, end, pad)``: the input rows ``[first, end)`` that output rows ``[lo, hi)`` of ``op`` read
     (clipped to the input; rows beyond it are padding), and the strip's leading padding over ``first``."""
     height = _shape4(graph.tensors[op.inputs[0]])[1]
+    if op.kind == "RESIZE_NEAREST_NEIGHBOR":
+        out_height = _shape4(graph.tensors[op.outputs[0]])[1]
+        align, half = bool(op.options.get("alignCorners", False)), bool(op.options.get("halfPixelCenters", False))
+        first = nearest_row(lo, height, out_height, align, half)
+        return first, nearest_row(hi - 1, height, out_height, align, half) + 1, 0
     if op.kind in ("PAD", "PADV2"):
         before = int(graph.tensors[op.inputs[1]].data.reshape(-1, 2)[-3, 0])
         stride, pad, reach = 1, before, 1
@@ -196,6 +203,16 @@ def _shape4(t: Tensor) -> tuple[int, int, int, int]:
 def _c_shape(shape) -> str:
     n, h, w, c = shape
     return f"{{{n}, {h}, {w}, {c}}}"
+
+
+def nearest_row(value: int, in_size: int, out_size: int, align: bool, half: bool) -> int:
+    """TFLite's GetNearestNeighbor in float32, as the kernel computes it: the input row of output row ``value``."""
+    f32 = np.float32
+    scale = f32(in_size - 1) / f32(out_size - 1) if align and out_size > 1 else f32(in_size) / f32(out_size)
+    position = (f32(value) + f32(0.5 if half else 0.0)) * scale
+    result = int(np.round(position)) if align else int(np.floor(position))
+    result = min(result, in_size - 1)
+    return max(0, result) if half else result
 
 
 def _with_rows(shape: tuple[int, int, int, int], rows: int) -> tuple[int, int, int, int]:
@@ -569,13 +586,22 @@ def _pad(graph: Graph, op: Operator, kernels: str = "portable", rows: Rows | Non
 
 
 @registers("RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR")
-def _resize(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
+def _resize(graph: Graph, op: Operator, kernels: str = "portable", rows: Rows | None = None) -> Step:
     inp, out = _t(graph, op, 0), _t(graph, op, 0, "output")
     kind = _activations(inp, out) if op.kind == "RESIZE_NEAREST_NEIGHBOR" else (_int8(inp, out) or "s8")
     _same_quantization(inp, out)
     align = int(bool(op.options.get("alignCorners", False)))
     half = int(bool(op.options.get("halfPixelCenters", False)))
     kernel = "ep_resize_bilinear_s8" if op.kind == "RESIZE_BILINEAR" else f"ep_resize_nearest_{kind}"
+    if rows is not None:  # a strip: rows chosen from the whole tensors' heights, read from the window
+        if op.kind != "RESIZE_NEAREST_NEIGHBOR" or kind != "s8":
+            raise Unsupported(f"{op.kind} ({kind}) cannot run in strips of rows")
+        window, strip = _with_rows(_shape4(inp), rows.in_rows), _with_rows(_shape4(out), rows.out_rows)
+        code = (
+            f"ep_resize_nearest_rows_s8((ep_shape){_c_shape(window)}, (ep_shape){_c_shape(strip)}, {rows.in_start}, "
+            f"{rows.out_start}, {_height(inp)}, {_height(out)}, {align}, {half}, {{T{inp.index}}}, {{T{out.index}}});"
+        )
+        return Step(op, code)
     code = (
         f"{kernel}((ep_shape){_c_shape(_shape4(inp))}, (ep_shape){_c_shape(_shape4(out))}, {align}, {half}, "
         f"{{T{inp.index}}}, {{T{out.index}}});"

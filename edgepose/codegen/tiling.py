@@ -15,7 +15,8 @@ strip's rows as its input with the padding shifted — rows above or below the i
 rows of the image always come from the window. Each output element sees the same inputs in the same
 order, so tiled execution is byte-identical to layer-by-layer execution.
 
-A stage is a run of consecutive steps — convolutions, depthwise convolutions, PADs and same-shape ADDs —
+A stage is a run of consecutive steps — convolutions, depthwise convolutions, PADs, same-shape ADDs and
+nearest-neighbour upsampling —
 whose tensors, all but the last step's output, are read only inside the stage. Stages are chosen greedily:
 among the stages around the plan's peak, with every strip count, the one whose whole-arena plan is smallest
 within what is left of the budget; then again around the new peak, until nothing gets smaller.
@@ -30,7 +31,7 @@ from edgepose.codegen.graph import Graph, Operator
 from edgepose.codegen.lower import Rows, Step, lower_rows, row_geometry
 from edgepose.codegen.planner import ALIGNMENT, Buffer, _place, plan_memory
 
-ROW_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "PAD", "PADV2", "ADD")
+ROW_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "PAD", "PADV2", "ADD", "RESIZE_NEAREST_NEIGHBOR")
 DEFAULT_MAX_RECOMPUTE = 0.10  # extra MACs allowed, as a fraction of the model's
 MAX_STAGE = 10  # steps in one stage
 MAX_STAGES = 8
@@ -266,6 +267,8 @@ def _row_local(graph: Graph, op: Operator) -> bool:
         return False
     if op.kind == "ADD":
         return shapes[0] == shapes[1] == shapes[2]  # no broadcasting
+    if op.kind == "RESIZE_NEAREST_NEIGHBOR":
+        return graph.tensors[op.inputs[0]].dtype == "INT8"
     if op.kind.startswith("PAD"):
         paddings = graph.tensors[op.inputs[1]].data
         return paddings is not None and not paddings.reshape(-1, 2)[0].any()  # not the batch
@@ -299,11 +302,13 @@ def strip_rows(graph: Graph, stage: Stage, strips: int) -> list[list[Rows]]:
 
 
 def _extra_macs(graph: Graph, stage: Stage, rows: list[list[Rows]]) -> int:
+    """The work the strips' shared rows add: MACs, and for the ops without any (resize, pad, add) one per
+    output element computed again — on a core they cost about as much, so they count against the budget."""
     extra = 0
     for i, step in enumerate(stage.steps):
-        height = graph.tensors[step.op.outputs[0]].shape[1]
+        out = graph.tensors[step.op.outputs[0]]
         computed = sum(strip[i].out_rows for strip in rows)
-        extra += (computed - height) * step.macs // max(height, 1)
+        extra += (computed - out.shape[1]) * (step.macs or out.size) // max(out.shape[1], 1)
     return extra
 
 

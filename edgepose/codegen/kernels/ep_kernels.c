@@ -300,9 +300,18 @@ static int32_t nearest(int32_t value, int32_t in_size, int32_t out_size, int32_t
 
 void ep_resize_nearest_s8(ep_shape in, ep_shape out, int32_t align_corners, int32_t half_pixel_centers,
                           const int8_t *input, int8_t *output) {
+    ep_resize_nearest_rows_s8(in, out, 0, 0, in.h, out.h, align_corners, half_pixel_centers, input, output);
+}
+
+/* Output rows out_first .. out_first + out.h of a resize from in_height to out_height rows, reading a window of
+ * the input that starts at row in_first: each row is chosen from the whole tensors' heights, as above. */
+void ep_resize_nearest_rows_s8(ep_shape in, ep_shape out, int32_t in_first, int32_t out_first, int32_t in_height,
+                               int32_t out_height, int32_t align_corners, int32_t half_pixel_centers,
+                               const int8_t *input, int8_t *output) {
     for (int32_t n = 0; n < out.n; ++n)
         for (int32_t y = 0; y < out.h; ++y) {
-            const int32_t in_y = nearest(y, in.h, out.h, align_corners, half_pixel_centers);
+            const int32_t in_y =
+                nearest(out_first + y, in_height, out_height, align_corners, half_pixel_centers) - in_first;
             for (int32_t x = 0; x < out.w; ++x) {
                 const int32_t in_x = nearest(x, in.w, out.w, align_corners, half_pixel_centers);
                 memcpy(output, input + (((size_t)n * in.h + in_y) * in.w + in_x) * in.c, (size_t)in.c);

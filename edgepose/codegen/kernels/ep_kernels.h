@@ -66,6 +66,9 @@ void ep_concat_s8(int32_t outer, int32_t count, const int8_t *const *inputs, con
                   int8_t *out);
 void ep_pad_s8(ep_shape in, ep_shape out, const int32_t *before, int8_t pad_value, const int8_t *input,
                int8_t *output);
+void ep_resize_nearest_rows_s8(ep_shape in, ep_shape out, int32_t in_first, int32_t out_first, int32_t in_height,
+                               int32_t out_height, int32_t align_corners, int32_t half_pixel_centers,
+                               const int8_t *input, int8_t *output);
 void ep_resize_nearest_s8(ep_shape in, ep_shape out, int32_t align_corners, int32_t half_pixel_centers,
                           const int8_t *input, int8_t *output);
 void ep_resize_bilinear_s8(ep_shape in, ep_shape out, int32_t align_corners, int32_t half_pixel_centers,
