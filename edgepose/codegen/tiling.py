@@ -81,7 +81,7 @@ def tile(graph: Graph, steps: list[Step], max_recompute: float, kernels: str, lu
         if found is None or found[0] >= score:
             break
         score, stage, position = found
-        steps = _replaced(steps, position, stage, _stage_step(graph, stage, "", []))
+        steps = _replaced(graph, steps, position, stage)
         chosen.append(stage)
         spent += stage.extra_macs
     steps, chosen = _prune(graph, steps, chosen)
@@ -120,19 +120,26 @@ def _best_stage(graph: Graph, steps: list[Step], budget: float):
     best = None
     for first, last in _runs_around_peaks(graph, steps):
         stage = stage_of(graph, steps[first : last + 1])
-        if stage is not None:
-            height = graph.tensors[stage.output].shape[1]
-            for strips in (k for k in STRIP_COUNTS if k <= height // 2):
-                rows = strip_rows(graph, stage, strips)
-                extra = _extra_macs(graph, stage, rows)
-                if extra > budget:
-                    continue
-                candidate = dataclasses.replace(stage, strips=strips, rows=rows, extra_macs=extra)
-                plan = plan_memory(graph, _replaced(steps, first, candidate, _stage_step(graph, candidate, "", [])))
-                key = (*_score(plan), extra)
-                if best is None or key < best[0]:
-                    best = (key, candidate, first)
+        for candidate in _with_strips(graph, stage, budget) if stage is not None else ():
+            key = _key(graph, _replaced(graph, steps, first, candidate), candidate)
+            if best is None or key < best[0]:
+                best = (key, candidate, first)
     return None if best is None else (best[0][:2], best[1], best[2])
+
+
+def _with_strips(graph: Graph, stage: Stage, budget: float, skip: int = 0):
+    """``stage`` with each strip count (but ``skip``) whose extra MACs fit in ``budget``, ready to plan."""
+    height = graph.tensors[stage.output].shape[1]
+    for strips in (k for k in STRIP_COUNTS if k <= height // 2 and k != skip):
+        rows = strip_rows(graph, stage, strips)
+        extra = _extra_macs(graph, stage, rows)
+        if extra <= budget:
+            yield dataclasses.replace(stage, strips=strips, rows=rows, extra_macs=extra)
+
+
+def _key(graph: Graph, steps: list[Step], stage: Stage) -> tuple:
+    """How good ``steps`` (with ``stage`` folded in) are: the score of their plan, then the MACs spent."""
+    return (*_score(plan_memory(graph, steps)), stage.extra_macs)
 
 
 def _prune(graph: Graph, steps: list[Step], chosen: list[Stage]):
@@ -159,21 +166,13 @@ def _revisit_peak(graph: Graph, steps: list[Step], chosen: list[Stage], budget: 
         return steps, chosen
     unfolded = [*steps[:peak], *stage.steps, *steps[peak + 1 :]]
     others = sum(s.extra_macs for s in chosen) - stage.extra_macs
-    best = ((*_score(plan_memory(graph, steps)), stage.extra_macs), None)
+    best = (_key(graph, steps, stage), None)
     for first in range(max(0, peak - MAX_STAGE + 1), peak + 1):
         for last in range(peak + 1, min(len(unfolded), first + MAX_STAGE)):
             run = stage_of(graph, unfolded[first : last + 1])
-            if run is None:
-                continue
-            height = graph.tensors[run.output].shape[1]
-            for strips in (k for k in STRIP_COUNTS if k <= height // 2):
-                rows = strip_rows(graph, run, strips)
-                extra = _extra_macs(graph, run, rows)
-                if extra + others > budget:
-                    continue
-                candidate = dataclasses.replace(run, strips=strips, rows=rows, extra_macs=extra)
-                trial = _replaced(unfolded, first, candidate, _stage_step(graph, candidate, "", []))
-                key = (*_score(plan_memory(graph, trial)), extra)
+            for candidate in _with_strips(graph, run, budget - others) if run is not None else ():
+                trial = _replaced(graph, unfolded, first, candidate)
+                key = _key(graph, trial, candidate)
                 if key < best[0]:
                     best = (key, (first, candidate, trial))
     if best[1] is None:
@@ -189,16 +188,9 @@ def _refine(graph: Graph, steps: list[Step], chosen: list[Stage], budget: float)
         for i, stage in enumerate(chosen):
             position = _position_of(steps, stage)
             others = sum(s.extra_macs for s in chosen) - stage.extra_macs
-            best = ((*_score(plan_memory(graph, steps)), stage.extra_macs), stage)
-            height = graph.tensors[stage.output].shape[1]
-            for strips in (k for k in STRIP_COUNTS if k <= height // 2 and k != stage.strips):
-                rows = strip_rows(graph, stage, strips)
-                extra = _extra_macs(graph, stage, rows)
-                if extra + others > budget:
-                    continue
-                candidate = dataclasses.replace(stage, strips=strips, rows=rows, extra_macs=extra)
-                trial = _folded(steps, position, candidate, graph)
-                key = (*_score(plan_memory(graph, trial)), extra)
+            best = (_key(graph, steps, stage), stage)
+            for candidate in _with_strips(graph, stage, budget - others, skip=stage.strips):
+                key = _key(graph, _folded(steps, position, candidate, graph), candidate)
                 if key < best[0]:
                     best = (key, candidate)
             if best[1] is not stage:
@@ -339,8 +331,9 @@ def _stage_step(graph: Graph, stage: Stage, code: str, constants: list) -> Step:
     return Step(op, code, constants, scratch_bytes=area + inner, macs=macs)
 
 
-def _replaced(steps: list[Step], position: int, stage: Stage, step: Step) -> list[Step]:
-    return [*steps[:position], step, *steps[position + len(stage.steps) :]]
+def _replaced(graph: Graph, steps: list[Step], position: int, stage: Stage) -> list[Step]:
+    """``steps`` with the run of ``stage``'s layers at ``position`` folded into one step (no code yet)."""
+    return [*steps[:position], _stage_step(graph, stage, "", []), *steps[position + len(stage.steps) :]]
 
 
 def _position_of(steps: list[Step], stage: Stage) -> int:
