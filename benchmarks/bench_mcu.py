@@ -8,11 +8,16 @@ figures are instruction counts, deterministic from run to run, not board time.
 
     .venv/bin/python benchmarks/bench_mcu.py [--boards qemu-m7,qemu-m55,qemu-m4] [--models tiny,...]
     .venv/bin/python benchmarks/bench_mcu.py --layers [--kernels portable,dsp] [--boards qemu-m7,qemu-m33]
+    .venv/bin/python benchmarks/bench_mcu.py --memory [--models tiny,...] [--brought model_int8.tflite,...]
 
 ``--layers`` measures the four layers compact pose models spend their time in, each as a single-op int8
 model, with every kernel variant the board runs, beside the anchor: ARM's CMSIS-NN kernels in TFLite Micro
 measured on the same emulated cores (arm-none-eabi-gcc 12.2 -O2, QEMU 7.2; figures from the kernels issue,
 not measured by this script).
+
+``--memory`` measures activation RAM against TFLite Micro's arena layer by layer and with patch-based
+execution, per zoo model at its default size and at 96 px and per brought model (by default a
+landmark-like network with four outputs built here), with the extra MACs and instructions it costs.
 """
 
 from __future__ import annotations
@@ -165,13 +170,16 @@ def main() -> None:
     parser.add_argument(
         "--memory", action="store_true", help="activation RAM with and without patch-based execution (qemu-m7)"
     )
+    parser.add_argument(
+        "--brought", default="", help="with --memory: int8 .tflite models from elsewhere (default: a landmark-like one)"
+    )
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-mcu-"))
     if args.layers:
         layers(args.boards.split(","), args.kernels.split(","), folder)
         return
     if args.memory:
-        memory(args.models.split(","), folder)
+        memory(args.models.split(","), [Path(p) for p in args.brought.split(",") if p], folder)
         return
     rows = []
     for name in args.models.split(","):
@@ -187,32 +195,89 @@ def main() -> None:
     record("bench_mcu", {"results": rows})
 
 
-def memory(names: list[str], folder: Path) -> None:
-    """Per zoo model at its default size and at 96 px, on qemu-m7: the arena layer by layer and with
-    patch-based execution (default budget), TFLite Micro's arena, extra MACs and instructions of both; and
-    whether tiny at 96 px now fits qemu-m4 (128 KB SRAM) with its firmware."""
-    rows = []
-    for name in names:
-        default = model_info(name).default_input_size
-        for size in sorted({tuple(default), (96, 96)}, reverse=True):
-            model = int8_model(name, folder, size)
-            plain, tiled = (measure(model, "qemu-m7", folder, max_recompute=budget) for budget in (0.0, 0.10))
-            row = {"model": name, "input_size": list(size), "board": "qemu-m7", "layer_by_layer": plain, "tiled": tiled}
-            if "error" not in plain and "error" not in tiled:
-                row["summary"] = {
-                    "tflm_arena_bytes": tiled["tflm_arena_bytes"],
-                    "arena_layer_by_layer": plain["arena_bytes"],
-                    "arena_tiled": tiled["arena_bytes"],
-                    "ratio_layer_by_layer": plain["ram_vs_tflm"],
-                    "ratio_tiled": tiled["ram_vs_tflm"],
-                    "extra_macs_ratio": (tiled["tiling"] or {}).get("extra_macs_ratio", 0.0),
-                    "instructions_ratio": round(tiled["instructions"] / plain["instructions"], 4),
-                }
-            print(name, size, row.get("summary") or row, flush=True)
-            rows.append(row)
+def memory(names: list[str], brought: list[Path], folder: Path) -> None:
+    """Per zoo model at its default size and at 96 px, and per brought model, on qemu-m7: the arena layer by
+    layer and with patch-based execution (default budget), TFLite Micro's arena, extra MACs and instructions
+    of both; whether tiny at 96 px fits qemu-m4 (128 KB SRAM) with its firmware; and where each zoo model's
+    activations go on an STM32H743 (DTCM and AXI SRAM; compiled and linked, not run)."""
+    models = [
+        (name, list(size), int8_model(name, folder, size))
+        for name in names
+        for size in sorted({tuple(model_info(name).default_input_size), (96, 96)}, reverse=True)
+    ]
+    models += [(path.stem, None, path) for path in brought] or [("landmark_like", [224, 224], landmark_like(folder))]
+    rows = [memory_row(name, size, model, folder) for name, size, model in models]
     fits = measure(int8_model("tiny", folder, (96, 96)), "qemu-m4", folder)
     print("tiny 96 on qemu-m4:", {k: fits.get(k) for k in ("arena_bytes", "firmware_ram_bytes", "error")}, flush=True)
-    record("bench_mcu-memory", {"results": rows, "tiny_96_on_qemu_m4": fits, "target_ratio": 0.40})
+    regions = [region_row(name, size, model, folder) for name, size, model in models if size is None or name in names]
+    record(
+        "bench_mcu-memory",
+        {"results": rows, "tiny_96_on_qemu_m4": fits, "h743_regions": regions, "target_ratio": 0.40,
+         "target_ratio_brought": 0.60},
+    )  # fmt: skip
+
+
+def memory_row(name: str, size: list | None, model: Path, folder: Path) -> dict:
+    plain, tiled = (measure(model, "qemu-m7", folder, max_recompute=budget) for budget in (0.0, 0.10))
+    row = {"model": name, "input_size": size, "board": "qemu-m7", "layer_by_layer": plain, "tiled": tiled}
+    if "error" not in plain and "error" not in tiled:
+        row["summary"] = {
+            "tflm_arena_bytes": tiled["tflm_arena_bytes"],
+            "arena_layer_by_layer": plain["arena_bytes"],
+            "arena_tiled": tiled["arena_bytes"],
+            "ratio_layer_by_layer": plain["ram_vs_tflm"],
+            "ratio_tiled": tiled["ram_vs_tflm"],
+            "extra_macs_ratio": (tiled["tiling"] or {}).get("extra_macs_ratio", 0.0),
+            "instructions_ratio": round(tiled["instructions"] / plain["instructions"], 4),
+        }
+    print(name, size, row.get("summary") or row, flush=True)
+    return row
+
+
+def region_row(name: str, size: list | None, model: Path, folder: Path) -> dict:
+    """The model compiled and linked for nucleo-h743zi2: its activations in DTCM and AXI SRAM."""
+    try:
+        report = compile_for_board(model, "nucleo-h743zi2", folder / f"{model.stem}-h743")
+    except EdgeposeError as error:
+        return {"model": name, "input_size": size, "error": str(error)}
+    row = {
+        "model": name,
+        "input_size": size,
+        "arena_bytes": report["arena_bytes"],
+        "fast_arena_bytes": report["fast_arena_bytes"],
+        "placement": report["placement"],
+        "regions": [{k: r[k] for k in ("name", "size", "used", "sections")} for r in report["regions"]],
+    }
+    print("nucleo-h743zi2:", {k: row[k] for k in ("model", "input_size", "arena_bytes", "fast_arena_bytes")})
+    return row
+
+
+def landmark_like(folder: Path, size: int = 224) -> Path:
+    """A hand-landmark network as other projects ship them (not an edgepose zoo model): a MobileNetV2-style
+    backbone with residual blocks down to stride 32, and four outputs of different sizes — 21x3 landmarks,
+    presence and handedness scores, 21x3 world landmarks. Random weights: memory does not depend on them."""
+    import keras
+    from keras import layers
+
+    def block(x, width: int, stride: int, expand: int = 4):
+        y = layers.Conv2D(x.shape[-1] * expand, 1, activation="relu6")(x)
+        y = layers.DepthwiseConv2D(3, strides=stride, padding="same", activation="relu6")(y)
+        y = layers.Conv2D(width, 1)(y)
+        return layers.Add()([x, y]) if stride == 1 and x.shape[-1] == width else y
+
+    keras.utils.set_random_seed(0)
+    image = keras.Input((size, size, 3), batch_size=1, name="image")
+    x = layers.Conv2D(24, 3, strides=2, padding="same", activation="relu6")(image)
+    for width, stride in ((16, 1), (24, 2), (24, 1), (32, 2), (32, 1), (64, 2), (64, 1), (96, 2), (96, 1)):
+        x = block(x, width, stride)
+    pooled = layers.GlobalAveragePooling2D()(x)
+    outputs = [
+        layers.Dense(63, name="landmarks")(pooled),
+        layers.Dense(1, activation="sigmoid", name="presence")(pooled),
+        layers.Dense(1, activation="sigmoid", name="handedness")(pooled),
+        layers.Dense(63, name="world_landmarks")(pooled),
+    ]
+    return full_int8(keras.Model(image, outputs), folder / f"landmark_like_{size}_int8.tflite")
 
 
 def zoo_row(name: str, size: tuple[int, int], model: Path, board: str, folder: Path) -> dict:

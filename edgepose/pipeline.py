@@ -212,7 +212,15 @@ def _deploy_one(ctx: Context, entry, folder: Path) -> str:
         from edgepose.backends import flash as flashing
         from edgepose.codegen.compile import compile_for_board
 
-        report = compile_for_board(ctx.path("int8"), board.name, folder, True, max_recompute=entry.memory.max_recompute)
+        memory = entry.memory
+        report = compile_for_board(
+            ctx.path("int8"),
+            board.name,
+            folder,
+            True,
+            max_recompute=memory.max_recompute,
+            split_arena=memory.split_arena,
+        )
         elf = Path(report["firmware"]["elf"])
         if entry.flash is None:
             return f"{board.name}: firmware {elf.name} built ({report['arena_bytes']:,} B arena)"
@@ -257,6 +265,7 @@ def _benchmark_one(ctx: Context, entry, path: Path) -> Path:
     request = Request(
         model, None if board.is_mcu else runtime, entry.threads or settings.threads, settings.baud, entry.port,
         entry.ssh, build_dir=path.parent / "build", deploy=True, max_recompute=entry.memory.max_recompute,
+        split_arena=entry.memory.split_arena,
     )  # fmt: skip
     connection = connect(board, request)
     measure = Settings(

@@ -130,7 +130,7 @@ def track_report(config, report: dict, path: Path) -> None:
         }
     )
     latency = {f"latency_{key}": value for key, value in report["latency"].items()}
-    memory = {f"memory_{key}": value for key, value in (report.get("memory") or {}).items()}
+    memory = {f"memory_{k}": v for k, v in (report.get("memory") or {}).items() if isinstance(v, int | float)}
     tracker.log_metrics({**latency, **memory, "output_check_passed": int(bool(report["output_check"]["passed"]))})
     tracker.log_files([Path(path)], Path(path).parent)
     tracker.finish(True)

@@ -94,3 +94,16 @@ def landmark_keras(path: Path, outputs: int, seed: int = 0) -> Path:
     image = keras.Input((64, 64, 3), batch_size=1, name="image")
     keras.Model(image, landmark_heads(outputs)(image)).save(path)
     return path
+
+
+def inverted_residuals(x):
+    """Two inverted-residual blocks (expand x6, depthwise, project, add): the expanded tensors are the peak,
+    and a stage that is one block never makes them whole."""
+    from keras import layers
+
+    x = layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+    for _ in range(2):
+        y = layers.Conv2D(48, 1, activation="relu6")(x)
+        y = layers.DepthwiseConv2D(3, padding="same", activation="relu6")(y)
+        x = layers.Add()([x, layers.Conv2D(8, 1)(y)])
+    return layers.GlobalAveragePooling2D()(layers.Conv2D(4, 1)(x))

@@ -46,12 +46,18 @@ def random_inputs(model: Path, count: int, seed: int = 0) -> list[np.ndarray]:
 
 
 def assert_bit_exact(
-    model: Path, work: Path, count: int = 6, in_place: bool = False, kernels="portable", max_recompute: float = 0.1
+    model: Path,
+    work: Path,
+    count: int = 6,
+    in_place: bool = False,
+    kernels="portable",
+    max_recompute: float = 0.1,
+    fast_ram: tuple[int, int] | None = None,
 ):
     """Every output byte of the generated code equals tflite-micro's; ``in_place`` also runs the build that
     passes the arena's own input and output locations (the no-copy path a firmware takes). Returns what
     ``generate`` made."""
-    compiled = generate(model, work / "c", kernels=kernels, max_recompute=max_recompute)
+    compiled = generate(model, work / "c", kernels=kernels, max_recompute=max_recompute, fast_ram=fast_ram)
     inputs = random_inputs(model, count)
     expected = reference_outputs(model, inputs)
     size = len(expected[0])

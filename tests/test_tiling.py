@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from opmodels import int8_tflite
+from opmodels import int8_tflite, inverted_residuals
 from test_codegen import assert_bit_exact
 
 from edgepose.codegen.compiler import generate
@@ -34,19 +34,6 @@ def _stem(x):
     return layers.GlobalAveragePooling2D()(x)
 
 
-def _blocks(x):
-    """Two inverted-residual blocks (expand x6, depthwise, project, add): the expanded tensors are the peak,
-    and a stage that is one block never makes them whole."""
-    from keras import layers
-
-    x = layers.Conv2D(8, 3, padding="same", activation="relu")(x)
-    for _ in range(2):
-        y = layers.Conv2D(48, 1, activation="relu6")(x)
-        y = layers.DepthwiseConv2D(3, padding="same", activation="relu6")(y)
-        x = layers.Add()([x, layers.Conv2D(8, 1)(y)])
-    return layers.GlobalAveragePooling2D()(layers.Conv2D(4, 1)(x))
-
-
 def _upsampling_head(x):
     """A heatmap head: a small feature map brought up by nearest-neighbour resizing (by 2, then to an uneven
     size) and refined at the large size, where the head's tensors are the peak."""
@@ -68,7 +55,7 @@ def head_model(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def block_model(tmp_path_factory) -> Path:
-    return int8_tflite(tmp_path_factory.mktemp("blocks") / "blocks.tflite", _blocks, (40, 36, 3), seed=4)
+    return int8_tflite(tmp_path_factory.mktemp("blocks") / "blocks.tflite", inverted_residuals, (40, 36, 3), seed=4)
 
 
 @pytest.fixture(scope="module")

@@ -43,6 +43,7 @@ class Request:
     deploy: bool = False  # copy the model to a Linux board before starting its agent
     kernels: str | None = None  # generated C for an emulated board: portable, dsp; None: the core's fastest
     max_recompute: float | None = None  # generated C: patch-based execution's budget; None: the default
+    split_arena: bool = True  # generated C: the most-used activations in the board's fastest RAM
 
 
 @dataclass

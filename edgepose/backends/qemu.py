@@ -89,7 +89,12 @@ class QemuLink(SerialLink):
 
 
 def start(
-    model: Path, board: Board, build_root: Path | None = None, kernels: str | None = None, max_recompute=None
+    model: Path,
+    board: Board,
+    build_root: Path | None = None,
+    kernels: str | None = None,
+    max_recompute=None,
+    split_arena: bool = True,
 ) -> QemuLink:
     """Compile ``model`` for ``board`` (generated C + firmware) and start it in QEMU. Without a
     ``build_root`` the build goes to a temporary folder that closing the link removes."""
@@ -99,7 +104,7 @@ def start(
     try:
         out = Path(build_root or temporary) / f"{Path(model).stem}-{board.name}"
         budget = {} if max_recompute is None else {"max_recompute": max_recompute}
-        report = compile_for_board(model, board.name, out, kernels=kernels, **budget)
+        report = compile_for_board(model, board.name, out, kernels=kernels, split_arena=split_arena, **budget)
         link = QemuLink(board, Path(report["firmware"]["elf"]))
     except BaseException:
         if temporary:
@@ -110,7 +115,7 @@ def start(
 
 
 def connect(board: Board, request: Request) -> Connection:
-    link = start(request.model, board, request.build_dir, request.kernels, request.max_recompute)
+    link = start(request.model, board, request.build_dir, request.kernels, request.max_recompute, request.split_arena)
     # the generated code must match TFLite's reference kernels, whatever runs the model elsewhere
     target = Target(board.name, board.backend, board.description, reference_runtime=REFERENCE_RUNTIME)
     return Connection(link, target)

@@ -140,7 +140,7 @@ def show_report(report: dict) -> None:
         *([("throughput", f"{latency['throughput_ips']} inferences/s")] if unit == "us" else []),
         ("first inference", format_value(report.get("first_inference"), unit)),
         *([("load", f"{report.get('load_ms')} ms")] if unit == "us" else []),
-        *[(key, console.human_bytes(value)) for key, value in (report.get("memory") or {}).items() if value],
+        *_memory_rows(report.get("memory") or {}),
         *_clock_rows(report),
         ("output check", "pass" if report["output_check"]["passed"] else "FAIL"),
     ]
@@ -148,6 +148,16 @@ def show_report(report: dict) -> None:
     layers = report.get("profile") or []
     if layers:
         show_profile(layers, unit, report)
+
+
+def _memory_rows(memory: dict) -> list[tuple[str, str]]:
+    """Sizes as sizes; an MCU firmware's placement as which region holds each part."""
+    rows = [(key, console.human_bytes(value)) for key, value in memory.items() if isinstance(value, int) and value]
+    placement = memory.get("placement") or {}
+    if placement:
+        parts = (f"{part.replace('_', ' ')} in {region}" for part, region in placement.items())
+        rows.append(("placement", ", ".join(parts)))
+    return rows
 
 
 def _clock_rows(report: dict) -> list[tuple[str, str]]:

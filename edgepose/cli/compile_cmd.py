@@ -23,18 +23,26 @@ def compile_model(
         min=0.0,
         help="Patch-based execution of the first layers: extra MACs allowed, as a fraction (0: layer by layer).",
     ),
+    split_arena: bool = typer.Option(
+        True,
+        "--split-arena/--no-split-arena",
+        help="On a board with a RAM faster than the rest (DTCM): when the arena does not fit there whole, put its "
+        "most-used activations there and the rest in the next RAM.",
+    ),
 ) -> None:
     """Generate portable C99 for MODEL (no interpreter, no heap) and link the benchmark firmware for TARGET."""
     from edgepose.codegen.compile import compile_for_board
 
     out = out or Path("build") / f"{model.stem}-{target}"
     with console.err.status(f"compiling {model.name} for {target}") as status:
-        report = compile_for_board(model, target, out, firmware, status.update, kernels, max_recompute)
+        report = compile_for_board(model, target, out, firmware, status.update, kernels, max_recompute, split_arena)
     rows = [
         (key.replace("_bytes", "").replace("_", " "), f"{report[key]:,}")
         for key in ("arena_bytes", "weights_bytes", "code_bytes", "tflm_arena_bytes")
         if report.get(key) is not None
     ]
+    if report.get("fast_arena_bytes"):
+        rows.insert(1, (f"of which in {report['fast_ram']}", f"{report['fast_arena_bytes']:,}"))
     if report.get("ram_vs_tflm") is not None:
         rows.append(("RAM vs TFLite Micro", f"{report['ram_vs_tflm']:.2f}x"))
     console.out.print(console.table(f"{model.name} for {target}, {report['kernels']} kernels", ("what", "bytes"), rows))

@@ -3,6 +3,7 @@ driver in ``targets/firmware``, and a report of the memory figures beside TFLite
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from edgepose.atomic import write_json
@@ -24,10 +25,12 @@ def compile_for_board(
     progress=None,
     kernels: str | None = None,
     max_recompute: float = DEFAULT_MAX_RECOMPUTE,
+    split_arena: bool = True,
 ) -> dict:
     """Generated C (and the firmware) for ``model`` on ``target``; ``progress(step)`` hears each step.
     ``kernels``: the kernel variant (None or auto: the fastest the board's core runs); ``max_recompute``: the
-    extra MACs patch-based execution may cost (0: layer by layer)."""
+    extra MACs patch-based execution may cost (0: layer by layer); ``split_arena``: where the board has a RAM
+    faster than the rest and the arena does not fit in it, its most-used activations go there."""
     model, out = Path(model), Path(out)
     step = progress or (lambda message: None)
     board = find_board(target)
@@ -41,7 +44,7 @@ def compile_for_board(
     too_big = {}
     for i, variant in enumerate(variants):
         try:
-            report, build = _compile_variant(model, board, out, firmware, step, variant, max_recompute)
+            report, build = _compile_variant(model, board, out, firmware, step, variant, max_recompute, split_arena)
             break
         except BoardError as exc:
             if i + 1 == len(variants):
@@ -63,11 +66,21 @@ def compile_for_board(
     return report
 
 
-def _compile_variant(model: Path, board, out: Path, firmware: bool, step, variant: str, max_recompute: float):
+def _compile_variant(
+    model: Path, board, out: Path, firmware: bool, step, variant: str, max_recompute: float, split_arena: bool
+):
     """The generated C with one kernel variant, and the firmware linked; raises BoardError when it does not fit."""
     step(f"generating C for {model.name} ({variant} kernels)")
     fits = lambda c: _check_fit(c, board, model)  # noqa: E731
-    compiled = generate(model, out / "network", check=fits, kernels=variant, max_recompute=max_recompute)
+    fast = _fast_ram(model, board) if split_arena else None
+    compiled = generate(
+        model,
+        out / "network",
+        check=fits,
+        kernels=variant,
+        max_recompute=max_recompute,
+        fast_ram=fast[1:] if fast else None,
+    )
     report = {
         "model": model.name,
         "target": board.name,
@@ -75,8 +88,11 @@ def _compile_variant(model: Path, board, out: Path, firmware: bool, step, varian
         "kernels": variant,
         "macs": compiled.macs,
         "arena_bytes": compiled.arena_bytes,
+        "fast_arena_bytes": compiled.fast_arena_bytes,
+        "fast_ram": fast[0] if fast else None,
         "weights_bytes": compiled.weights_bytes,
         "max_recompute": max_recompute,
+        "split_arena": split_arena,
         "tiling": compiled.tiling,
         "tflm_arena_bytes": None,
         "ram_vs_tflm": None,
@@ -87,6 +103,14 @@ def _compile_variant(model: Path, board, out: Path, firmware: bool, step, varian
         return report, None
     step(f"linking the benchmark firmware for {board.name}")
     return report, build_firmware(out / "network", model, board, out / "firmware")
+
+
+def _fast_ram(model: Path, board) -> tuple[str, int, int] | None:
+    """The board's fastest RAM and its room for activations (see firmware.fast_ram), sized from the model."""
+    from edgepose.codegen.firmware import fast_ram
+    from edgepose.codegen.graph import read_graph
+
+    return fast_ram(board, len(read_graph(model).operators))
 
 
 def clock_summary(board) -> dict:
@@ -120,18 +144,20 @@ def _check_quantized(model: Path) -> None:
 
 
 def _check_fit(compiled, board, model: Path) -> None:
-    """What can be told before linking: the arena needs one RAM region, the arena, input copy and stack need
-    the RAM together, the weights the flash. The linker then checks each region with the real sizes."""
-    from edgepose.codegen.firmware import contiguous_spans
+    """What can be told before linking: the arena (but its fast part, sized for its region) needs one RAM region,
+    the arena, input copy and stack the RAM together, the weights the flash. The linker then checks each region
+    with the real sizes."""
+    from edgepose.codegen.firmware import contiguous_spans, main_arena_bytes
 
     ram = board.total("ram", external=False)
     spans = [sum(int(r.size) for r in span) for span in contiguous_spans(board)]
     largest_ram = max([int(r.size) for r in board.memory if r.kind == "ram" and not r.external] + spans, default=0)
     needed = compiled.arena_bytes + compiled.input_bytes + STACK_BYTES
-    if compiled.arena_bytes > largest_ram or needed > ram:
+    main = main_arena_bytes(dataclasses.asdict(compiled))
+    if main > largest_ram or needed > ram:
         raise BoardError(
-            f"{model.name} does not fit {board.name}: it needs {needed:,} B of RAM (arena {compiled.arena_bytes:,} "
-            f"in one region or adjacent ones + input {compiled.input_bytes:,} + stack {STACK_BYTES:,}); the largest "
+            f"{model.name} does not fit {board.name}: it needs {needed:,} B of RAM (arena {main:,} in one region "
+            f"or adjacent ones + input {compiled.input_bytes:,} + stack {STACK_BYTES:,}); the largest "
             f"RAM region (or run of adjacent ones) has {largest_ram:,} B, all RAM {ram:,} B; use a smaller input "
             "size or model, or a bigger board"
         )

@@ -32,10 +32,11 @@ class Compiled:
     layers: int
     kernels: str
     macs: int
-    arena_bytes: int
+    arena_bytes: int  # all activation RAM, the fast arena's part included
     input_bytes: int
     output_bytes: int
     weights_bytes: int
+    fast_arena_bytes: int = 0  # the part of arena_bytes in the board's fast RAM (see planner)
     tiling: dict | None = None  # what patch-based execution tiled and saved (see tiling.Tiling)
 
     def to_dict(self) -> dict:
@@ -49,11 +50,14 @@ def generate(
     check=None,
     kernels: str = "portable",
     max_recompute: float = DEFAULT_MAX_RECOMPUTE,
+    fast_ram: tuple[int, int] | None = None,
 ) -> Compiled:
     """Generate the C folder ``out`` for ``model``; raises UnsupportedOpError listing every missing op.
     ``check(compiled)`` runs before anything is written (the board fit check) and may raise. ``kernels``:
     the variant of the kernels to call (see ``lower``). ``max_recompute``: the extra MACs patch-based
-    execution of the first layers may cost, as a fraction of the model's (0: layer by layer only)."""
+    execution of the first layers may cost, as a fraction of the model's (0: layer by layer only).
+    ``fast_ram``: ``(size, room)`` of a RAM faster than the others: an arena bigger than ``size`` is split, its
+    most-used activations in at most ``room`` bytes there (None: one arena)."""
     model = Path(model)
     graph = read_graph(model)
     _check_io(graph, model)
@@ -64,6 +68,8 @@ def generate(
         )
     steps, tiling = tile(graph, steps, max_recompute, kernels, lut_source)
     plan = plan_memory(graph, steps)
+    if fast_ram and plan.arena_bytes > fast_ram[0]:
+        plan = plan_memory(graph, steps, fast_bytes=fast_ram[1])
     files = emit(graph, steps, plan, model.stem)
     weights = sum(c.values.nbytes for s in steps for c in s.constants)
     compiled = Compiled(
@@ -71,10 +77,11 @@ def generate(
         len(steps),
         kernels,
         sum(s.macs for s in steps),
-        plan.arena_bytes,
+        plan.arena_bytes + plan.fast_arena_bytes,
         plan.input_bytes,
         plan.output_bytes,
         weights,
+        plan.fast_arena_bytes,
         tiling.to_dict() if tiling else None,
     )
     if check is not None:

@@ -20,8 +20,9 @@ import numpy as np
 
 from edgepose.codegen.graph import Graph
 from edgepose.codegen.lower import Step
-from edgepose.codegen.planner import Plan, poison_ranges
+from edgepose.codegen.planner import FAST_ARENA, Plan, poison_ranges
 
+FAST_ARENA_TYPE = "uint8_t"
 _C_TYPES = {"INT8": "int8_t", "FLOAT32": "float", "UINT8": "uint8_t", "INT16": "int16_t", "INT32": "int32_t"}
 KERNEL_FILES = (
     "ep_kernels.c", "ep_kernels.h", "ep_arm.h", "ep_rq.h", "ep_conv_dsp.c", "ep_conv_dsp.h", "ep_conv_mve.c",
@@ -58,7 +59,8 @@ def _header(graph: Graph, steps: list[Step], plan: Plan, model_name: str) -> str
         "",
         "#include <stdint.h>",
         "",
-        f"#define EP_ARENA_BYTES {max(plan.arena_bytes, 1)}u  /* all activations, inputs and outputs included */",
+        f"#define EP_ARENA_BYTES {max(plan.arena_bytes, 1)}u  /* activations, inputs and outputs */",
+        f"#define EP_FAST_ARENA_BYTES {plan.fast_arena_bytes}u  /* the most-used activations, in {FAST_ARENA}[] */",
         f"#define EP_INPUT_OFFSET {plan.input_offset}u  /* pass arena + EP_INPUT_OFFSET as in: no copy */",
         f"#define EP_OUTPUT_OFFSET {plan.output_offset}u  /* pass arena + EP_OUTPUT_OFFSET as out: no copy */",
         f"#define EP_INPUT_BYTES {plan.input_bytes}u  /* every input, each at its EP_INPUT_<k>_OFFSET */",
@@ -132,13 +134,13 @@ def _network(graph: Graph, steps: list[Step], plan: Plan) -> str:
             same = plan.location[source] == plan.location[target]
             code = "" if same else f"ep_copy({graph.tensors[target].nbytes}, {{T{source}}}, {{T{target}}});"
         code = re.sub(r"\{T(\d+)\}", lambda m: _pointer(plan, graph, int(m.group(1))), code)
-        code = code.replace("{SCRATCH}", f"(arena + {plan.scratch.get(i, 0)})")
+        code = code.replace("{SCRATCH}", plan.scratch.get(i, "arena"))
         if code:
             body.append("    " + code.replace("\n", "\n    "))
         body.append(f"#ifdef EP_LAYER_HOOK\n    EP_LAYER_HOOK({i});\n#endif")
         dead = poison_ranges(plan, i)
         if dead:
-            poison = " ".join(f"memset(arena + {offset}, 0xA5, {size});" for offset, size in dead)
+            poison = " ".join(f"memset({base} + {offset}, 0xA5, {size});" for base, offset, size in dead)
             body.append(f"#ifdef EP_POISON_DEAD\n    {poison}\n#endif")
     names = ",\n".join(f'    "{i}:{s.op.kind}"' for i, s in enumerate(steps))
     return "\n".join(
@@ -156,6 +158,7 @@ def _network(graph: Graph, steps: list[Step], plan: Plan) -> str:
             "",
             f"const char *const ep_layer_names[EP_NUM_LAYERS] = {{\n{names}\n}};",
             *_io_tables(graph, plan),
+            *_fast_arena(plan),
             "",
             "int ep_network_run(const ep_input_t *in, ep_output_t *out, uint8_t *arena) {",
             *_copies(graph, plan)[0],
@@ -166,6 +169,20 @@ def _network(graph: Graph, steps: list[Step], plan: Plan) -> str:
             "",
         ]
     )
+
+
+def _fast_arena(plan: Plan) -> list[str]:
+    """The second arena, in the board's fast RAM: a zero-initialised array in a section of its own, which the
+    firmware's linker script places there (an application's default script puts it with .bss)."""
+    if not plan.fast_arena_bytes:
+        return []
+    return [
+        "",
+        "#ifndef EP_FAST_ARENA_ATTRIBUTES",
+        '#define EP_FAST_ARENA_ATTRIBUTES __attribute__((aligned(16), section(".bss.ep_fast_arena")))',
+        "#endif",
+        f"{FAST_ARENA_TYPE} {FAST_ARENA}[EP_FAST_ARENA_BYTES] EP_FAST_ARENA_ATTRIBUTES;",
+    ]
 
 
 def _io_tables(graph: Graph, plan: Plan) -> list[str]:
@@ -240,6 +257,17 @@ def _c_array(values: np.ndarray, per_line: int = 24) -> str:
     return ",\n".join("    " + ", ".join(items[i : i + per_line]) for i in range(0, len(items), per_line))
 
 
+def _fast_arena_readme(plan: Plan) -> str:
+    if not plan.fast_arena_bytes:
+        return ""
+    return f"""| fast arena (`EP_FAST_ARENA_BYTES`): the most-used activations | {plan.fast_arena_bytes} |
+
+The fast arena is `{FAST_ARENA}[]`, in the section `.bss.ep_fast_arena`: put it in your fastest RAM (DTCM)
+in the linker script, before `*(.bss*)` (`.fast_arena (NOLOAD) : {{ *(.bss.ep_fast_arena) }} > DTCM`), or
+define `EP_FAST_ARENA_ATTRIBUTES` to place it your way. Left alone, it is ordinary `.bss`.
+"""
+
+
 def _readme(graph: Graph, plan: Plan, model_name: str) -> str:
     return f"""# {model_name} — generated C
 
@@ -263,7 +291,7 @@ ep_network_run(input, output, arena);
 | activation arena (`EP_ARENA_BYTES`), input and output included | {plan.arena_bytes} |
 | {len(graph.inputs)} input(s), at `arena + EP_INPUT_OFFSET` | {plan.input_bytes} |
 | {len(graph.outputs)} output(s), at `arena + EP_OUTPUT_OFFSET` | {plan.output_bytes} |
-
+{_fast_arena_readme(plan)}
 Write the input straight to `arena + EP_INPUT_OFFSET` and read the outputs at `arena + EP_OUTPUT_OFFSET`
 to need no RAM beyond the arena; separate buffers work too, at the cost of one copy each. Several inputs
 or outputs sit at `EP_INPUT_<k>_OFFSET` / `EP_OUTPUT_<k>_OFFSET` from there (also as the tables

@@ -30,6 +30,7 @@ STACK_BYTES = 8 * 1024
 # what .data/.bss hold besides the input copy: timings, parser buffers, INFO (8 KB), and per layer its profile
 # entry and tick count (64 B)
 DATA_BYTES, DATA_BYTES_PER_LAYER = 8 * 1024, 64
+FAST_ARENA_MARGIN = 4 * 1024  # the stack region's size is an estimate: what the fast arena leaves beside it
 CODE_BYTES = 64 * 1024  # about what the firmware's code takes besides the weights (20-30 KB today)
 RUNTIME_INFO_BYTES = 512  # the clock and timer the firmware appends to INFO
 
@@ -89,8 +90,10 @@ def hot_weights(board: Board, placement: dict[str, str], network: dict) -> tuple
     if board.placement.load == "ram":
         return None, []
     room = {r.name: int(r.size) for r in _data_ram(board) if r.speed == "tcm"}
-    for part, need in (("arena", network["arena_bytes"]), ("stack", stack_bytes(network))):
+    for part, need in (("arena", main_arena_bytes(network)), ("stack", stack_bytes(network))):
         _occupy(room, placement[part], need)
+    if "fast_arena" in placement:
+        _occupy(room, placement["fast_arena"], network["fast_arena_bytes"])
     if not room:
         return None, []
     region, budget = max(room.items(), key=lambda item: item[1])
@@ -108,9 +111,32 @@ def hot_weights(board: Board, placement: dict[str, str], network: dict) -> tuple
     return (region if chosen else None), chosen
 
 
+def main_arena_bytes(network: dict) -> int:
+    """What the arena's region takes: the activations but those in the fast arena, and with a fast arena the
+    firmware's copy of the uploaded input (read once per run, it leaves the fast RAM to the activations)."""
+    split = network.get("fast_arena_bytes", 0)
+    return network["arena_bytes"] - split + (network["input_bytes"] if split else 0)
+
+
 def stack_bytes(network: dict) -> int:
-    """About what the stack region takes: the stack, the input copy, .data and .bss."""
-    return STACK_BYTES + network["input_bytes"] + DATA_BYTES + DATA_BYTES_PER_LAYER * network.get("layers", 0)
+    """About what the stack region takes: the stack, .data, .bss, and the input copy where no fast arena
+    moved it beside the arena."""
+    data = STACK_BYTES + DATA_BYTES + DATA_BYTES_PER_LAYER * network.get("layers", 0)
+    return data + (0 if network.get("fast_arena_bytes") else network.get("input_bytes", 0))
+
+
+def fast_ram(board: Board, layers: int) -> tuple[str, int, int] | None:
+    """The on-chip RAM faster than every other one (an H7's DTCM), its size, and the room it has for a second
+    arena beside the stack, .data and .bss: where the whole arena does not fit in it, the planner puts the
+    most-used activations there. None where the board names the arena's region or no RAM is faster."""
+    ram = sorted(_data_ram(board), key=lambda r: SPEED_RANK[r.speed])
+    if board.placement.arena is not None or len(ram) < 2 or ram[0].speed == ram[1].speed:
+        return None
+    fast = ram[0]
+    stack = stack_bytes({"layers": layers, "fast_arena_bytes": 1})  # the input copy then goes with the arena
+    beside = stack if board.placement.stack in (None, fast.name) else 0
+    room = (int(fast.size) - beside - FAST_ARENA_MARGIN) // 16 * 16
+    return (fast.name, int(fast.size), room) if room > 0 else None
 
 
 def place(board: Board, network: dict) -> dict[str, str]:
@@ -130,11 +156,16 @@ def place(board: Board, network: dict) -> dict[str, str]:
     if not ram:
         raise BoardError(f"board '{board.name}' lists no on-chip RAM region")
     spans = contiguous_spans(board)
-    for part, need in (("arena", network["arena_bytes"]), ("stack", stack_bytes(network))):
+    if network.get("fast_arena_bytes"):  # the planner sized it for the fastest RAM, beside the stack
+        chosen["fast_arena"] = ram[0].name
+        _occupy(room, ram[0].name, network["fast_arena_bytes"])
+    for part, need in (("arena", main_arena_bytes(network)), ("stack", stack_bytes(network))):
         if chosen[part] is None:
             # the fastest place with room; the arena may also span regions that follow each other in the address
             # space, where that is faster than any single region holding it (or none does)
             free = [(SPEED_RANK[r.speed], 0, r.name) for r in ram if room[r.name] >= need]
+            if part == "arena" and "fast_arena" in chosen:  # the rest of the fast RAM is the stack's
+                free = [c for c in free if c[2] != chosen["fast_arena"]]
             if part == "arena":
                 rank = [(max(SPEED_RANK[r.speed] for r in span), 1, _span_name(span)) for span in spans]
                 free += [c for c, span in zip(rank, spans, strict=True) if sum(room[r.name] for r in span) >= need]
@@ -202,6 +233,10 @@ def linker_script(board: Board, placement: dict[str, str], hot: list[str] = ()) 
         f"  {name} (rwx) : ORIGIN = {origin:#x}, LENGTH = {size}" for name, (origin, size) in entries.items()
     )
     code, weights, arena, stack = (placement[p].replace("+", "_") for p in ("code", "weights", "arena", "stack"))
+    fast_arena = ""
+    if "fast_arena" in placement:  # before .bss, whose *(.bss*) would take it otherwise
+        region = placement["fast_arena"]
+        fast_arena = f"  .fast_arena (NOLOAD) : {{ . = ALIGN(16); *(.bss.ep_fast_arena) }} > {region}\n"
     load = "" if board.placement.load == "ram" else f" AT > {code}"
     hot_region = (placement.get("hot_weights") or weights).replace("+", "_")
     hot_inputs = " ".join(f"*(.rodata.{name})" for name in hot)
@@ -222,8 +257,9 @@ SECTIONS
   .ARM.exidx : {{ *(.ARM.exidx*) }} > {code}
   .data : {{ . = ALIGN(4); __data_start = .; *(.data*) . = ALIGN(4); __data_end = .; }} > {stack}{load}
   __data_load = LOADADDR(.data);
-  .bss (NOLOAD) : {{ __bss_start = .; *(.bss*) *(COMMON) . = ALIGN(4); __bss_end = .; }} > {stack}
+{fast_arena}  .bss (NOLOAD) : {{ __bss_start = .; *(.bss*) *(COMMON) . = ALIGN(4); __bss_end = .; }} > {stack}
   .arena (NOLOAD) : {{ . = ALIGN(16); *(.arena) }} > {arena}
+  .input (NOLOAD) : {{ . = ALIGN(16); *(.input) }} > {arena if fast_arena else stack}
   .stack (NOLOAD) : {{ . = ALIGN(8); . = . + {STACK_BYTES}; __stack_top = .; }} > {stack}
   {BOARD_SECTION} 0 (INFO) : {{ KEEP(*({BOARD_SECTION})) }}
   end = __bss_end;
@@ -332,7 +368,7 @@ def _mpu_region(board: Board, region: MemoryRegion, placement: dict[str, str]) -
 # ---- INFO, build, and reading the ELF back ----
 
 
-def info_json(board: Board, model: Path, network: dict) -> str:
+def info_json(board: Board, model: Path, network: dict, placement: dict[str, str] | None = None) -> str:
     """The static part of INFO; the firmware closes it with the clock and timer it actually got."""
     graph = read_graph(model)
 
@@ -358,7 +394,13 @@ def info_json(board: Board, model: Path, network: dict) -> str:
         "runtime": {"name": "edgepose-c", "version": "1", "threads": 1, "kernels": network.get("kernels", "portable")},
         "inputs": [spec(i) for i in graph.inputs],
         "outputs": [spec(i) for i in graph.outputs],
-        "memory": {"arena_bytes": network["arena_bytes"], "weights_bytes": network["weights_bytes"], **untiled},
+        "memory": {
+            "arena_bytes": network["arena_bytes"],
+            "weights_bytes": network["weights_bytes"],
+            **untiled,
+            **({"fast_arena_bytes": network["fast_arena_bytes"]} if network.get("fast_arena_bytes") else {}),
+            **({"placement": placement} if placement else {}),
+        },
         "load_ms": 0,
     }
     return json.dumps(info, separators=(",", ":"))[:-1]  # without its closing brace
@@ -379,7 +421,7 @@ def build_firmware(network_dir: Path, model: Path, board: Board, build_dir: Path
     drivers = driver_sources(board)
     placement = place(board, network)
     (build_dir / "ep_regs.h").write_text(header("cortex_m", board.mcu.family))
-    info = info_json(board, Path(model), network)
+    info = info_json(board, Path(model), network, placement)
     (build_dir / "ep_board.h").write_text(board_header(board, placement, len(info.encode())))
     (build_dir / "ep_info.c").write_text(
         "#include <stdint.h>\n"

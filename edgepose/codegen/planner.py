@@ -12,6 +12,11 @@
   block laid out exactly as the caller's ``in`` (``out``) buffer is: each at its slot offset, 4-byte
   aligned, in the model's order. So a caller that passes the arena locations themselves needs no copy,
   whatever the number, sizes and writers of the outputs.
+- Regions: where a board has a RAM faster than the one the arena goes to (an H7's DTCM beside its AXI SRAM)
+  and the arena does not fit in it whole, the buffers used most per byte (the MACs of the layers that read
+  or write them, over their size) go to a second, fast arena of at most ``fast_bytes`` there, planned the
+  same way. The graph's inputs and outputs stay in the main arena, where the caller's no-copy path finds
+  them.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from edgepose.errors import UnsupportedOpError
 
 ALIGNMENT = 16
 SLOT_ALIGNMENT = 4  # inputs/outputs in a block: float and int32 ones stay word-aligned
+FAST_ARENA = "ep_fast_arena"  # the generated code's array for the fast arena
 
 
 @dataclass
@@ -36,6 +42,7 @@ class Buffer:
     offset: int = 0
     below: dict[int, int] = field(default_factory=dict)  # buffer id -> D: may overlap it from D bytes below
     block: bool = False  # several graph inputs or outputs laid out as the caller's buffer
+    base: str = "arena"  # the arena it is in: "arena", or FAST_ARENA in the board's fast RAM
 
 
 @dataclass
@@ -43,7 +50,7 @@ class Plan:
     arena_bytes: int
     buffers: list[Buffer]
     location: dict[int, str]  # tensor index -> C pointer expression
-    scratch: dict[int, int]  # step position -> arena offset of its scratch buffer
+    scratch: dict[int, str]  # step position -> C pointer expression of its scratch buffer
     dead_after: dict[int, list[Buffer]]  # step position -> buffers whose life ends there
     input_bytes: int
     output_bytes: int
@@ -51,6 +58,7 @@ class Plan:
     output_offsets: list[int]
     input_slots: list[int]  # offset of each input in the caller's ``in`` (and of the arena's input block)
     output_slots: list[int]
+    fast_arena_bytes: int = 0  # the part in the board's fast RAM (0: one arena)
 
     @property
     def input_offset(self) -> int:
@@ -62,10 +70,11 @@ class Plan:
         return self.output_offsets[0] - self.output_slots[0]
 
 
-def plan_memory(graph: Graph, steps: list[Step]) -> Plan:
+def plan_memory(graph: Graph, steps: list[Step], fast_bytes: int = 0) -> Plan:
     """Graph inputs and outputs get arena buffers too (as in TFLite Micro): the input lives until its
     last reader, the output from its writer to the end, and the run function copies them from and to
-    the caller's buffers unless the caller passes the arena locations themselves."""
+    the caller's buffers unless the caller passes the arena locations themselves. ``fast_bytes``: the room
+    of a faster RAM for a second arena, used when the whole arena does not fit there (0: one arena)."""
     root = _view_roots(steps)
     _distinct_io(graph, root)
     produced = {t: i for i, s in enumerate(steps) for t in s.op.outputs}
@@ -106,12 +115,19 @@ def plan_memory(graph: Graph, steps: list[Step]) -> Plan:
             scratch_buffers[i] = Buffer(len(groups) + i, step.scratch_bytes, i, i)
             buffers.append(scratch_buffers[i])
 
-    arena = _place(buffers)
+    arena, fast_arena = _place(buffers), 0
+    if fast_bytes and arena > fast_bytes:
+        io = set(graph.inputs) | set(graph.outputs)
+        movable = [b for b in buffers if not io & set(b.tensors)]  # the caller's no-copy path finds I/O in arena
+        fast = _most_used(movable, _traffic(graph, steps, buffers, where, root, scratch_buffers), fast_bytes)
+        for buffer in fast:
+            buffer.base = FAST_ARENA
+        arena, fast_arena = _place([b for b in buffers if b.base != FAST_ARENA]), _place(fast)
     location = {}
     for t in range(len(graph.tensors)):
         if root(t) in where and graph.tensors[t].data is None:
             buffer, inside = where[root(t)]
-            location[t] = f"(arena + {buffer.offset + inside})"
+            location[t] = f"({buffer.base} + {buffer.offset + inside})"
     dead_after: dict[int, list[Buffer]] = {}
     for buffer in buffers:
         dead_after.setdefault(buffer.last, []).append(buffer)
@@ -119,7 +135,7 @@ def plan_memory(graph: Graph, steps: list[Step]) -> Plan:
         arena_bytes=arena,
         buffers=buffers,
         location=location,
-        scratch={i: b.offset for i, b in scratch_buffers.items()},
+        scratch={i: f"({b.base} + {b.offset})" for i, b in scratch_buffers.items()},
         dead_after=dead_after,
         input_bytes=_slots_end(graph, graph.inputs, input_slots),
         output_bytes=_slots_end(graph, graph.outputs, output_slots),
@@ -127,7 +143,33 @@ def plan_memory(graph: Graph, steps: list[Step]) -> Plan:
         output_offsets=[int(location[t].split("+ ")[1].rstrip(")")) for t in graph.outputs],
         input_slots=input_slots,
         output_slots=output_slots,
+        fast_arena_bytes=fast_arena,
     )
+
+
+def _traffic(graph: Graph, steps: list[Step], buffers: list[Buffer], where: dict, root, scratch: dict) -> dict:
+    """How much each buffer is used: the MACs of every step that reads or writes it (a step without MACs
+    counts its output's elements); a step's scratch, that step's."""
+    traffic = {b.id: 0 for b in buffers}
+    for i, step in enumerate(steps):
+        work = step.macs or max((graph.tensors[t].size for t in step.op.outputs), default=0)
+        touched = {where[root(t)][0].id for t in (*step.op.inputs, *step.op.outputs) if t >= 0 and root(t) in where}
+        for buffer_id in touched:
+            traffic[buffer_id] += work
+        if i in scratch:
+            traffic[scratch[i].id] += work
+    return traffic
+
+
+def _most_used(buffers: list[Buffer], traffic: dict[int, int], room: int) -> list[Buffer]:
+    """The buffers for the fast arena: most used per byte first, each taken when the fast arena's plan with
+    it still fits ``room``."""
+    chosen: list[Buffer] = []
+    candidates = [b for b in buffers if traffic[b.id] and _aligned(b.size) <= room]
+    for buffer in sorted(candidates, key=lambda b: -traffic[b.id] / b.size):
+        if _place([*chosen, buffer]) <= room:
+            chosen.append(buffer)
+    return chosen
 
 
 def _distinct_io(graph: Graph, root) -> None:
@@ -163,18 +205,18 @@ def _slots_end(graph: Graph, tensors: list[int], slots: list[int]) -> int:
     return slots[-1] + graph.tensors[tensors[-1]].nbytes if tensors else 0
 
 
-def poison_ranges(plan: Plan, step: int) -> list[tuple[int, int]]:
-    """``(offset, size)`` ranges of buffers that die at ``step``, minus what live buffers occupy there."""
+def poison_ranges(plan: Plan, step: int) -> list[tuple[str, int, int]]:
+    """``(arena, offset, size)`` ranges of buffers that die at ``step``, minus what live buffers occupy there."""
     live = [b for b in plan.buffers if b.first <= step < b.last or b.first == step]
     ranges = []
     for dead in plan.dead_after.get(step, []):
         pieces = [(dead.offset, dead.offset + dead.size)]
         for other in live:
-            if other is dead:
+            if other is dead or other.base != dead.base:
                 continue
             lo, hi = other.offset, other.offset + other.size
             pieces = [(a, min(b, lo)) for a, b in pieces if a < lo] + [(max(a, hi), b) for a, b in pieces if b > hi]
-        ranges += [(a, b - a) for a, b in pieces if b > a]
+        ranges += [(dead.base, a, b - a) for a, b in pieces if b > a]
     return ranges
 
 

@@ -405,6 +405,11 @@ class TargetMemory(Section):
         description="MCU boards: patch-based execution of the first layers may cost this many extra MACs, as a "
         "fraction of the model's (0: layer by layer)",
     )
+    split_arena: bool = Field(
+        True,
+        description="MCU boards with a RAM faster than the rest (an H7's DTCM): when the arena does not fit there "
+        "whole, its most-used activations go there and the rest to the next RAM (false: one arena)",
+    )
 
 
 class TargetEntry(Section):

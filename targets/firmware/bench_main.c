@@ -37,7 +37,7 @@ static struct {
  * firmware takes the no-copy path: it runs the network on arena + EP_INPUT_OFFSET and reads every output at
  * arena + EP_OUTPUT_OFFSET + ep_output_offsets[k]. The uploaded inputs are kept apart and copied in before
  * each run (outside the timed region), because the memory plan lets later tensors reuse their bytes. */
-static uint8_t input[EP_INPUT_BYTES] __attribute__((aligned(16)));
+static uint8_t input[EP_INPUT_BYTES] __attribute__((aligned(16), section(".input"))); /* with the stack, or the arena (see board.ld) */
 #define INPUT_BUFFER (arena + EP_INPUT_OFFSET)
 #define OUTPUT_BUFFER (arena + EP_OUTPUT_OFFSET)
 
