@@ -9,6 +9,7 @@ figures are instruction counts, deterministic from run to run, not board time.
     .venv/bin/python benchmarks/bench_mcu.py [--boards qemu-m7,qemu-m55,qemu-m4] [--models tiny,...]
     .venv/bin/python benchmarks/bench_mcu.py --layers [--kernels portable,dsp] [--boards qemu-m7,qemu-m33]
     .venv/bin/python benchmarks/bench_mcu.py --memory [--models tiny,...] [--brought model_int8.tflite,...]
+    .venv/bin/python benchmarks/bench_mcu.py --cost
 
 ``--layers`` measures the four layers compact pose models spend their time in, each as a single-op int8
 model, with every kernel variant the board runs, beside the anchor: ARM's CMSIS-NN kernels in TFLite Micro
@@ -170,6 +171,7 @@ def main() -> None:
     parser.add_argument(
         "--memory", action="store_true", help="activation RAM with and without patch-based execution (qemu-m7)"
     )
+    parser.add_argument("--cost", action="store_true", help="the tiling budget's cost model against a profile")
     parser.add_argument(
         "--brought", default="", help="with --memory: int8 .tflite models from elsewhere (default: a landmark-like one)"
     )
@@ -177,6 +179,9 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench-mcu-"))
     if args.layers:
         layers(args.boards.split(","), args.kernels.split(","), folder)
+        return
+    if args.cost:
+        cost(folder)
         return
     if args.memory:
         memory(args.models.split(","), [Path(p) for p in args.brought.split(",") if p], folder)
@@ -278,6 +283,50 @@ def landmark_like(folder: Path, size: int = 224) -> Path:
         layers.Dense(63, name="world_landmarks")(pooled),
     ]
     return full_int8(keras.Model(image, outputs), folder / f"landmark_like_{size}_int8.tflite")
+
+
+def cost(folder: Path) -> None:
+    """The cost model patch-based execution's budget is counted in (``edgepose/codegen/cost.py``) against the
+    per-layer profile of mobilenetv2_heatmaps at 96 px, laid out layer by layer, with each kernel variant:
+    estimated and measured instructions per op kind and in all."""
+    from edgepose.codegen.cost import instructions
+    from edgepose.codegen.graph import read_graph
+    from edgepose.codegen.lower import lower
+
+    model = int8_model("mobilenetv2_heatmaps", folder, (96, 96))
+    graph = read_graph(model)
+    rows = []
+    for board_name, kernels in (("qemu-m7", "portable"), ("qemu-m7", "dsp"), ("qemu-m55", "mve")):
+        build = folder / f"cost-{board_name}-{kernels}"
+        compiled = compile_for_board(model, board_name, build, kernels=kernels, max_recompute=0)
+        with QemuLink(find_board(board_name), Path(compiled["firmware"]["elf"])) as link:
+            report = benchmark(
+                Client(link, timeout=30.0), model, Target(board_name, "qemu", reference_runtime="tflite-micro"),
+                Settings(warmup=0, runs=1, timeout_s=900, profile=True),
+            )  # fmt: skip
+        ticks = [layer["ticks"] for layer in report["profile"]]
+        per_tick = report["latency"]["p50"] / sum(ticks)  # the profile is in timer ticks
+        steps, _ = lower(graph, None, kernels)
+        kinds: dict[str, dict] = {}
+        for step, tick in zip(steps, ticks, strict=True):
+            kind = kinds.setdefault(step.op.kind, {"layers": 0, "estimated": 0.0, "measured": 0.0})
+            kind["layers"] += 1
+            kind["estimated"] += instructions(graph, step)
+            kind["measured"] += tick * per_tick
+        for kind in kinds.values():
+            kind["ratio"] = round(kind["estimated"] / kind["measured"], 3)
+        estimated = sum(k["estimated"] for k in kinds.values())
+        row = {
+            "board": board_name,
+            "kernels": kernels,
+            "measured": report["latency"]["p50"],
+            "estimated": round(estimated),
+            "ratio": round(estimated / report["latency"]["p50"], 3),
+            "kinds": kinds,
+        }
+        print(row, flush=True)
+        rows.append(row)
+    record("bench_mcu-cost", {"model": "mobilenetv2_heatmaps 96x96", "results": rows})
 
 
 def zoo_row(name: str, size: tuple[int, int], model: Path, board: str, folder: Path) -> dict:

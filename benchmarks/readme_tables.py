@@ -118,19 +118,21 @@ def qat() -> str:
 
 
 def mcu_memory() -> str:
-    """Activation RAM layer by layer and with patch-based execution, against TFLite Micro's arena."""
+    """Activation RAM layer by layer and with patch-based execution, against TFLite Micro's arena; where an
+    STM32H743 puts the activations."""
     result = newest("*-bench_mcu-memory.json")
     head = (
         "| model (int8), qemu-m7 | TFLite Micro arena | layer by layer | tiled | extra MACs | extra instructions |\n"
         "| --- | ---: | ---: | ---: | ---: | ---: |\n"
     )
-    rows = []
+    rows, exact = [], True
     for r in result["results"]:
         s = r.get("summary")
         if s is None:
             continue
+        exact = exact and r["layer_by_layer"]["bit_exact"] and r["tiled"]["bit_exact"]
         rows.append(
-            f"| {r['model']} {r['input_size'][0]} px | {s['tflm_arena_bytes']:,} B | {s['arena_layer_by_layer']:,} B "
+            f"| {_label(r)} | {s['tflm_arena_bytes']:,} B | {s['arena_layer_by_layer']:,} B "
             f"({s['ratio_layer_by_layer']:.3f}x) | {s['arena_tiled']:,} B ({s['ratio_tiled']:.3f}x) | "
             f"{100 * s['extra_macs_ratio']:.1f}% | {100 * (s['instructions_ratio'] - 1):.1f}% |"
         )
@@ -140,7 +142,22 @@ def mcu_memory() -> str:
         if "error" not in m4
         else f"tiny at 96 px on qemu-m4: {m4['error']}"
     )
-    return f"({result['date']}; every run bit-exact with tflite-micro)\n\n" + head + "\n".join(rows) + f"\n\n{fits}."
+    h7 = [
+        f"{_label(r)}: {r['fast_arena_bytes']:,} B in DTCM, {r['arena_bytes'] - r['fast_arena_bytes']:,} B in "
+        f"{r['placement']['arena']}"
+        if r.get("fast_arena_bytes")
+        else f"{_label(r)}: all {r['arena_bytes']:,} B in {r['placement']['arena']}"
+        for r in result.get("h743_regions", [])
+        if "error" not in r
+    ]
+    regions = f" On an STM32H743 (compiled and linked): {'; '.join(h7)}." if h7 else ""
+    check = "every run bit-exact with tflite-micro" if exact else "NOT every run bit-exact: see the file"
+    return f"({result['date']}; {check})\n\n" + head + "\n".join(rows) + f"\n\n{fits}.{regions}"
+
+
+def _label(row: dict) -> str:
+    size = row.get("input_size")
+    return f"{row['model']} {size[0]} px" if size else f"{row['model']} (brought)"
 
 
 TABLES: dict[str, Callable[[], str]] = {

@@ -21,7 +21,8 @@ def compile_model(
         0.10,
         "--max-recompute",
         min=0.0,
-        help="Patch-based execution of the first layers: extra MACs allowed, as a fraction (0: layer by layer).",
+        help="Patch-based execution where RAM peaks: extra work allowed (instructions, estimated per kernel), as a "
+        "fraction of the model's (0: layer by layer).",
     ),
     split_arena: bool = typer.Option(
         True,
@@ -74,7 +75,8 @@ def print_tiling(tiling: dict | None) -> None:
     )
     console.out.print(
         f"patch-based execution: arena {tiling['arena_before']:,} → {tiling['arena_after']:,} B for "
-        f"{100 * tiling['extra_macs_ratio']:.1f}% more MACs ({stages})",
+        f"{100 * tiling['extra_macs_ratio']:.1f}% more MACs, about {100 * tiling['extra_work_ratio']:.1f}% more "
+        f"instructions ({stages})",
         soft_wrap=True,
     )
 

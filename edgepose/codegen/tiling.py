@@ -6,8 +6,10 @@ strip by strip instead — its output rows split into strips, and for each strip
 computes just the rows its consumers need — and none of the stage's inner tensors exists whole: the stage
 needs its inputs, its output and small strip buffers. Neighbouring strips need a few rows in common (each
 layer's halo), which are computed twice: that is the recompute cost, bounded by a budget
-(``--max-recompute``). A stage that is one inverted-residual block (expand, depthwise, project, add) is the
-fused block of the literature: the expanded tensor never exists whole.
+(``--max-recompute``) counted in estimated instructions (``cost``: a depthwise MAC costs a core about four
+times a pointwise one, and the early layers pay more per MAC for their few channels). A stage that is one
+inverted-residual block (expand, depthwise, project, add) is the fused block of the literature: the
+expanded tensor never exists whole.
 
 Strips are whole rows (a 1-D split of MCUNetV2's 2-D patches): an NHWC row is contiguous, so a strip is one
 pointer into a tensor, and every kernel computes a strip exactly as it computes the whole tensor, given the
@@ -27,12 +29,13 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from edgepose.codegen.cost import instructions, per_call
 from edgepose.codegen.graph import Graph, Operator
 from edgepose.codegen.lower import Rows, Step, lower_rows, row_geometry
 from edgepose.codegen.planner import ALIGNMENT, Buffer, _place, plan_memory
 
 ROW_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "PAD", "PADV2", "ADD", "RESIZE_NEAREST_NEIGHBOR")
-DEFAULT_MAX_RECOMPUTE = 0.10  # extra MACs allowed, as a fraction of the model's
+DEFAULT_MAX_RECOMPUTE = 0.10  # extra work allowed (estimated instructions), as a fraction of the model's
 MAX_STAGE = 10  # steps in one stage
 MAX_STAGES = 8
 STRIP_COUNTS = (2, 3, 4, 6, 8, 12, 16, 24, 32, 48)
@@ -42,11 +45,12 @@ STRIP_COUNTS = (2, 3, 4, 6, 8, 12, 16, 24, 32, 48)
 class Tiling:
     """What was tiled and what it saved: the report's ``tiling`` entry."""
 
-    stages: list[dict]  # per stage: its layers (output tensor names), ops, strips, extra MACs
+    stages: list[dict]  # per stage: its layers (output tensor names), ops, strips, extra MACs and work
     arena_before: int
     arena_after: int
     extra_macs: int
     extra_macs_ratio: float
+    extra_work_ratio: float  # estimated extra instructions, as a fraction of the model's (see cost)
 
     @property
     def layers(self) -> list[str]:
@@ -64,6 +68,7 @@ class Stage:
     strips: int = 0
     rows: list[list[Rows]] = field(default_factory=list)  # per strip, per step
     extra_macs: int = 0
+    extra_work: float = 0.0  # estimated instructions of the recomputed rows (see cost)
 
 
 def tile(graph: Graph, steps: list[Step], max_recompute: float, kernels: str, lut_source=None):
@@ -72,7 +77,8 @@ def tile(graph: Graph, steps: list[Step], max_recompute: float, kernels: str, lu
     before, original = plan_memory(graph, steps).arena_bytes, steps
     if max_recompute <= 0:
         return steps, None
-    budget = max_recompute * (sum(s.macs for s in steps) or 1)
+    work = sum(instructions(graph, s) for s in steps) or 1.0
+    budget = max_recompute * work
     # Several layers may reach the peak: a stage that lowers one of them without lowering the arena yet is
     # kept when it lowers the live bytes there, so the next stage can take the next one.
     score, chosen, spent = _score(plan_memory(graph, steps)), [], 0
@@ -83,7 +89,7 @@ def tile(graph: Graph, steps: list[Step], max_recompute: float, kernels: str, lu
         score, stage, position = found
         steps = _replaced(graph, steps, position, stage)
         chosen.append(stage)
-        spent += stage.extra_macs
+        spent += stage.extra_work
     steps, chosen = _prune(graph, steps, chosen)
     steps, chosen = _revisit_peak(graph, steps, chosen, budget)
     steps, chosen, spent = _refine(graph, steps, chosen, budget)
@@ -93,7 +99,8 @@ def tile(graph: Graph, steps: list[Step], max_recompute: float, kernels: str, lu
     for stage in chosen:  # the folded steps get their code now, once
         code, constants = _stage_code(graph, stage, kernels, lut_source)
         steps[_position_of(steps, stage)] = _stage_step(graph, stage, code, constants)
-    total = sum(s.macs for s in steps) - spent
+    extra_macs = sum(stage.extra_macs for stage in chosen)
+    total = sum(s.macs for s in steps) - extra_macs
     tiling = Tiling(
         stages=[
             {
@@ -101,13 +108,15 @@ def tile(graph: Graph, steps: list[Step], max_recompute: float, kernels: str, lu
                 "ops": [s.op.kind for s in stage.steps],
                 "strips": stage.strips,
                 "extra_macs": stage.extra_macs,
+                "extra_work": round(stage.extra_work),
             }
             for stage in sorted(chosen, key=lambda stage: stage.steps[0].op.index)
         ],
         arena_before=before,
         arena_after=arena,
-        extra_macs=spent,
-        extra_macs_ratio=round(spent / (total or 1), 4),
+        extra_macs=extra_macs,
+        extra_macs_ratio=round(extra_macs / (total or 1), 4),
+        extra_work_ratio=round(spent / work, 4),
     )
     return steps, tiling
 
@@ -128,25 +137,26 @@ def _best_stage(graph: Graph, steps: list[Step], budget: float):
 
 
 def _with_strips(graph: Graph, stage: Stage, budget: float, skip: int = 0):
-    """``stage`` with each strip count (but ``skip``) whose extra MACs fit in ``budget``, ready to plan."""
+    """``stage`` with each strip count (but ``skip``) whose extra work fits in ``budget``, ready to plan."""
     height = graph.tensors[stage.output].shape[1]
     for strips in (k for k in STRIP_COUNTS if k <= height // 2 and k != skip):
         rows = strip_rows(graph, stage, strips)
-        extra = _extra_macs(graph, stage, rows)
+        extra = _extra_work(graph, stage, rows)
         if extra <= budget:
-            yield dataclasses.replace(stage, strips=strips, rows=rows, extra_macs=extra)
+            macs = _extra_macs(graph, stage, rows)
+            yield dataclasses.replace(stage, strips=strips, rows=rows, extra_macs=macs, extra_work=extra)
 
 
 def _key(graph: Graph, steps: list[Step], stage: Stage) -> tuple:
-    """How good ``steps`` (with ``stage`` folded in) are: the score of their plan, then the MACs spent."""
-    return (*_score(plan_memory(graph, steps)), stage.extra_macs)
+    """How good ``steps`` (with ``stage`` folded in) are: the score of their plan, then the work spent."""
+    return (*_score(plan_memory(graph, steps)), stage.extra_work)
 
 
 def _prune(graph: Graph, steps: list[Step], chosen: list[Stage]):
     """Stages that lowered a secondary peak but not, in the end, the arena are run layer by layer again:
-    their MACs go back to the budget for the stages that decide the arena."""
+    their work goes back to the budget for the stages that decide the arena."""
     arena = plan_memory(graph, steps).arena_bytes
-    for stage in sorted(chosen, key=lambda s: -s.extra_macs):
+    for stage in sorted(chosen, key=lambda s: -s.extra_work):
         position = _position_of(steps, stage)
         unfolded = [*steps[:position], *stage.steps, *steps[position + 1 :]]
         if plan_memory(graph, unfolded).arena_bytes <= arena:
@@ -156,7 +166,7 @@ def _prune(graph: Graph, steps: list[Step], chosen: list[Stage]):
 
 
 def _revisit_peak(graph: Graph, steps: list[Step], chosen: list[Stage], budget: float):
-    """The stage where the arena now peaks was chosen while other peaks decided the arena: with the MACs
+    """The stage where the arena now peaks was chosen while other peaks decided the arena: with the work
     the pruned stages gave back, another run of layers starting there (shorter, longer, more strips) may
     do better."""
     live = _live(plan_memory(graph, steps))
@@ -165,7 +175,7 @@ def _revisit_peak(graph: Graph, steps: list[Step], chosen: list[Stage], budget: 
     if stage is None:
         return steps, chosen
     unfolded = [*steps[:peak], *stage.steps, *steps[peak + 1 :]]
-    others = sum(s.extra_macs for s in chosen) - stage.extra_macs
+    others = sum(s.extra_work for s in chosen) - stage.extra_work
     best = (_key(graph, steps, stage), None)
     for first in range(max(0, peak - MAX_STAGE + 1), peak + 1):
         for last in range(peak + 1, min(len(unfolded), first + MAX_STAGE)):
@@ -183,11 +193,11 @@ def _revisit_peak(graph: Graph, steps: list[Step], chosen: list[Stage], budget: 
 
 def _refine(graph: Graph, steps: list[Step], chosen: list[Stage], budget: float):
     """Each stage's strip count again, now that the others are in place: a stage chosen while another peak
-    decided the arena may do better with more strips, or as well with fewer (giving MACs back)."""
+    decided the arena may do better with more strips, or as well with fewer (giving work back)."""
     for _ in range(2):
         for i, stage in enumerate(chosen):
             position = _position_of(steps, stage)
-            others = sum(s.extra_macs for s in chosen) - stage.extra_macs
+            others = sum(s.extra_work for s in chosen) - stage.extra_work
             best = (_key(graph, steps, stage), stage)
             for candidate in _with_strips(graph, stage, budget - others, skip=stage.strips):
                 key = _key(graph, _folded(steps, position, candidate, graph), candidate)
@@ -196,7 +206,7 @@ def _refine(graph: Graph, steps: list[Step], chosen: list[Stage], budget: float)
             if best[1] is not stage:
                 chosen[i] = best[1]
                 steps = _folded(steps, position, best[1], graph)
-    return steps, chosen, sum(s.extra_macs for s in chosen)
+    return steps, chosen, sum(s.extra_work for s in chosen)
 
 
 def _folded(steps: list[Step], position: int, stage: Stage, graph: Graph) -> list[Step]:
@@ -293,9 +303,21 @@ def strip_rows(graph: Graph, stage: Stage, strips: int) -> list[list[Rows]]:
     return result
 
 
+def _extra_work(graph: Graph, stage: Stage, rows: list[list[Rows]]) -> float:
+    """The instructions the strips' shared rows add, estimated per layer from its kernel (see cost): what the
+    budget bounds."""
+    extra = 0.0
+    for i, step in enumerate(stage.steps):
+        height = graph.tensors[step.op.outputs[0]].shape[1]
+        computed = sum(strip[i].out_rows for strip in rows)
+        call = per_call(step)  # each strip calls the kernel once more
+        extra += (computed - height) / max(height, 1) * (instructions(graph, step) - call) + (len(rows) - 1) * call
+    return extra
+
+
 def _extra_macs(graph: Graph, stage: Stage, rows: list[list[Rows]]) -> int:
-    """The work the strips' shared rows add: MACs, and for the ops without any (resize, pad, add) one per
-    output element computed again — on a core they cost about as much, so they count against the budget."""
+    """The MACs the strips' shared rows add (for the report), and for the ops without any (resize, pad, add)
+    one per output element computed again."""
     extra = 0
     for i, step in enumerate(stage.steps):
         out = graph.tensors[step.op.outputs[0]]

@@ -402,8 +402,8 @@ class TargetMemory(Section):
     max_recompute: float = Field(
         0.10,
         ge=0.0,
-        description="MCU boards: patch-based execution of the first layers may cost this many extra MACs, as a "
-        "fraction of the model's (0: layer by layer)",
+        description="MCU boards: patch-based execution where RAM peaks may cost this much extra work (instructions, "
+        "estimated per kernel), as a fraction of the model's (0: layer by layer)",
     )
     split_arena: bool = Field(
         True,
