@@ -7,6 +7,8 @@ TFLite interpreters see. Only the first subgraph is read: the code generator run
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,11 +36,11 @@ class Tensor:
     quantized_dimension: int
     data: np.ndarray | None  # constant tensors only
 
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape)) if self.shape else 1
+    @functools.cached_property
+    def size(self) -> int:  # cached: the memory planner asks for it millions of times
+        return math.prod(self.shape) if self.shape else 1
 
-    @property
+    @functools.cached_property
     def nbytes(self) -> int:
         return self.size * np.dtype(_NUMPY_TYPES.get(self.dtype, np.int8)).itemsize
 

@@ -6,8 +6,9 @@
   input dies at that op, its output may overlap the input provided the output starts at least ``D`` bytes
   below it, where ``D`` is how far the op's writes run ahead of its reads (``Step.overlap``). Elementwise
   ops have ``D = 0`` (fully in place); a 3x3 stride-1 depthwise convolution needs about one image row.
-- Buffers are placed largest first. Each goes to the candidate offset that keeps the arena smallest,
-  preferring the tightest gap (best fit); offsets may go below zero and the plan is shifted at the end.
+- Buffers are placed largest first (and again largest in bytes x steps first; the smaller plan is kept).
+  Each goes to the candidate offset that keeps the arena smallest, preferring the tightest gap (best fit);
+  offsets may go below zero and the plan is shifted at the end.
 - Graph inputs and outputs live in the arena too, as in TFLite Micro. Several inputs (or outputs) form one
   block laid out exactly as the caller's ``in`` (``out``) buffer is: each at its slot offset, 4-byte
   aligned, in the model's order. So a caller that passes the arena locations themselves needs no copy,
@@ -75,23 +76,8 @@ def plan_memory(graph: Graph, steps: list[Step], fast_bytes: int = 0) -> Plan:
     last reader, the output from its writer to the end, and the run function copies them from and to
     the caller's buffers unless the caller passes the arena locations themselves. ``fast_bytes``: the room
     of a faster RAM for a second arena, used when the whole arena does not fit there (0: one arena)."""
-    root = _view_roots(steps)
+    root, groups = _lifetimes(graph, steps)
     _distinct_io(graph, root)
-    produced = {t: i for i, s in enumerate(steps) for t in s.op.outputs}
-    produced.update({t: 0 for t in graph.inputs})
-    groups: dict[int, Buffer] = {}
-    for t, tensor in enumerate(graph.tensors):
-        if tensor.data is not None or t not in produced:
-            continue
-        buffer = groups.setdefault(root(t), Buffer(len(groups), 0, len(steps), -1))
-        buffer.tensors.append(t)
-        buffer.size = max(buffer.size, tensor.nbytes)
-        buffer.first = min(buffer.first, produced[t])
-        buffer.last = max(buffer.last, produced[t], len(steps) if t in graph.outputs else -1)
-    for i, step in enumerate(steps):
-        for t in step.op.inputs:
-            if t >= 0 and root(t) in groups:
-                groups[root(t)].last = max(groups[root(t)].last, i)
     where = {r: (buffer, 0) for r, buffer in groups.items()}  # view root -> (buffer, offset inside it)
     input_slots = _block(graph.inputs, root, groups, where, -1)
     output_slots = _block(graph.outputs, root, groups, where, -2)
@@ -145,6 +131,39 @@ def plan_memory(graph: Graph, steps: list[Step], fast_bytes: int = 0) -> Plan:
         output_slots=output_slots,
         fast_arena_bytes=fast_arena,
     )
+
+
+def live_bytes(graph: Graph, steps: list[Step]) -> list[int]:
+    """Bytes live at each step (every buffer from its writer to its last reader, and the step's scratch):
+    what no placement can go below, and cheap — no placement is made."""
+    _, groups = _lifetimes(graph, steps)
+    live = [s.scratch_bytes for s in steps] + [0]
+    for buffer in groups.values():
+        for i in range(buffer.first, min(buffer.last, len(steps)) + 1):
+            live[i] += buffer.size
+    return live[: len(steps)]
+
+
+def _lifetimes(graph: Graph, steps: list[Step]) -> tuple:
+    """``(root, groups)``: the view roots, and a buffer per root with its size and life in steps."""
+    root = _view_roots(steps)
+    produced = {t: i for i, s in enumerate(steps) for t in s.op.outputs}
+    produced.update({t: 0 for t in graph.inputs})
+    groups: dict[int, Buffer] = {}
+    for t in sorted(produced):
+        tensor = graph.tensors[t]
+        if tensor.data is not None:
+            continue
+        buffer = groups.setdefault(root(t), Buffer(len(groups), 0, len(steps), -1))
+        buffer.tensors.append(t)
+        buffer.size = max(buffer.size, tensor.nbytes)
+        buffer.first = min(buffer.first, produced[t])
+        buffer.last = max(buffer.last, produced[t], len(steps) if t in graph.outputs else -1)
+    for i, step in enumerate(steps):
+        for t in step.op.inputs:
+            if t >= 0 and root(t) in groups:
+                groups[root(t)].last = max(groups[root(t)].last, i)
+    return root, groups
 
 
 def _traffic(graph: Graph, steps: list[Step], buffers: list[Buffer], where: dict, root, scratch: dict) -> dict:
@@ -246,10 +265,27 @@ def _forbidden(buffer: Buffer, other: Buffer) -> tuple[int, int]:
     return other.offset - size + 1, other.offset + _aligned(other.size)
 
 
+# Orders to place buffers in: largest first is best for most plans; largest area in bytes x steps first wins
+# where long-lived tensors sit beside short strips (patch-based execution), by up to a tenth.
+PLACEMENT_ORDERS = (lambda b: (-b.size, b.first), lambda b: (-b.size * (b.last - b.first + 1), b.first))
+
+
 def _place(buffers: list[Buffer]) -> int:
+    """Offsets for ``buffers`` (set on them), with the placement order that needs the smallest arena."""
+    best = None
+    for order in PLACEMENT_ORDERS:
+        arena = _place_in_order(buffers, order)
+        if best is None or arena < best[0]:
+            best = (arena, [b.offset for b in buffers])
+    for buffer, offset in zip(buffers, best[1], strict=True):
+        buffer.offset = offset
+    return best[0]
+
+
+def _place_in_order(buffers: list[Buffer], order) -> int:
     placed: list[Buffer] = []
     low, high = 0, 0
-    for buffer in sorted(buffers, key=lambda b: (-b.size, b.first)):
+    for buffer in sorted(buffers, key=order):
         size = _aligned(buffer.size)
         intervals = [_forbidden(buffer, b) for b in placed if b.first <= buffer.last and buffer.first <= b.last]
         candidates = {low, high - size} | {hi for _, hi in intervals} | {lo - 1 for lo, _ in intervals}

@@ -18,10 +18,15 @@ rows of the image always come from the window. Each output element sees the same
 order, so tiled execution is byte-identical to layer-by-layer execution.
 
 A stage is a run of consecutive steps — convolutions, depthwise convolutions, PADs, same-shape ADDs and
-nearest-neighbour upsampling —
-whose tensors, all but the last step's output, are read only inside the stage. Stages are chosen greedily:
-among the stages around the plan's peak, with every strip count, the one whose whole-arena plan is smallest
-within what is left of the budget; then again around the new peak, until nothing gets smaller.
+nearest-neighbour upsampling — whose tensors, all but the last step's output, are read only inside the
+stage. Stages are chosen for a target: while some step has more live bytes than the target, the cheapest
+stage around the step with most that brings its own step there (taking in stages chosen before where a
+longer run does better); the lowest target reachable within the budget is found by bisection. A model
+whose RAM peaks at several places (the first layers, each expanded tensor, an FPN's upsampling) gets a
+cheap stage at each, where spending the budget on the highest peak first would leave the others. The
+search runs on the layers in the graph's order and with layers that grow their input (an FPN's lateral
+convolutions) moved to just before their reader, so they join its stage and the smaller input is held
+instead. Then stages that do not lower the arena are dropped and strip counts refined.
 """
 
 from __future__ import annotations
@@ -32,12 +37,11 @@ from dataclasses import dataclass, field
 from edgepose.codegen.cost import instructions, per_call
 from edgepose.codegen.graph import Graph, Operator
 from edgepose.codegen.lower import Rows, Step, lower_rows, row_geometry
-from edgepose.codegen.planner import ALIGNMENT, Buffer, _place, plan_memory
+from edgepose.codegen.planner import ALIGNMENT, Buffer, _place, live_bytes, plan_memory
 
 ROW_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "PAD", "PADV2", "ADD", "RESIZE_NEAREST_NEIGHBOR")
 DEFAULT_MAX_RECOMPUTE = 0.10  # extra work allowed (estimated instructions), as a fraction of the model's
 MAX_STAGE = 10  # steps in one stage
-MAX_STAGES = 8
 STRIP_COUNTS = (2, 3, 4, 6, 8, 12, 16, 24, 32, 48)
 
 
@@ -69,6 +73,7 @@ class Stage:
     rows: list[list[Rows]] = field(default_factory=list)  # per strip, per step
     extra_macs: int = 0
     extra_work: float = 0.0  # estimated instructions of the recomputed rows (see cost)
+    planning_step: Step | None = field(default=None, repr=False, compare=False)  # its folded step, without code
 
 
 def tile(graph: Graph, steps: list[Step], max_recompute: float, kernels: str, lut_source=None):
@@ -79,17 +84,11 @@ def tile(graph: Graph, steps: list[Step], max_recompute: float, kernels: str, lu
         return steps, None
     work = sum(instructions(graph, s) for s in steps) or 1.0
     budget = max_recompute * work
-    # Several layers may reach the peak: a stage that lowers one of them without lowering the arena yet is
-    # kept when it lowers the live bytes there, so the next stage can take the next one.
-    score, chosen, spent = _score(plan_memory(graph, steps)), [], 0
-    for _ in range(MAX_STAGES):
-        found = _best_stage(graph, steps, budget - spent)
-        if found is None or found[0] >= score:
-            break
-        score, stage, position = found
-        steps = _replaced(graph, steps, position, stage)
-        chosen.append(stage)
-        spent += stage.extra_work
+    orders = [steps] + [sunk for sunk in (_sunk(graph, steps),) if sunk != steps]
+    steps, chosen = min(
+        (_cheapest_covers(graph, order, budget) for order in orders),
+        key=lambda found: (plan_memory(graph, found[0]).arena_bytes, sum(s.extra_work for s in found[1])),
+    )
     steps, chosen = _prune(graph, steps, chosen)
     steps, chosen = _revisit_peak(graph, steps, chosen, budget)
     steps, chosen, spent = _refine(graph, steps, chosen, budget)
@@ -124,16 +123,102 @@ def tile(graph: Graph, steps: list[Step], max_recompute: float, kernels: str, lu
 # ---------------------------------------------------------------------------------------------- stages
 
 
-def _best_stage(graph: Graph, steps: list[Step], budget: float):
-    """``(score, stage, position)`` of the best stage around the plan's peaks, or None."""
-    best = None
-    for first, last in _runs_around_peaks(graph, steps):
-        stage = stage_of(graph, steps[first : last + 1])
-        for candidate in _with_strips(graph, stage, budget) if stage is not None else ():
-            key = _key(graph, _replaced(graph, steps, first, candidate), candidate)
-            if best is None or key < best[0]:
-                best = (key, candidate, first)
-    return None if best is None else (best[0][:2], best[1], best[2])
+def _sunk(graph: Graph, steps: list[Step]) -> list[Step]:
+    """``steps`` with each layer whose output is bigger than its input moved to just before its first reader
+    (an FPN's lateral convolutions, computed early and read at the end): the smaller input is held instead,
+    and the layer can join the stage of its reader."""
+    order = list(steps)
+    for step in reversed(steps):
+        op = step.op
+        if step.view or len(op.outputs) != 1 or op.outputs[0] in graph.outputs:
+            continue
+        inputs = [t for t in op.inputs if t >= 0 and graph.tensors[t].data is None]
+        if graph.tensors[op.outputs[0]].nbytes <= sum(graph.tensors[t].nbytes for t in inputs):
+            continue
+        readers = [i for i, s in enumerate(order) if op.outputs[0] in s.op.inputs]
+        position = order.index(step)
+        if readers and readers[0] > position + 1:
+            order.insert(readers[0] - 1, order.pop(position))
+    return order
+
+
+def _cheapest_covers(graph: Graph, steps: list[Step], budget: float) -> tuple[list[Step], list[Stage]]:
+    """The lowest live-bytes target that the cheapest stages reach within the budget, found by bisection:
+    the greedy search spends the budget on the first peak it flattens, while a model whose RAM peaks at
+    several places (the first layers, each expanded tensor, an FPN's upsampling) needs a cheap stage at
+    each."""
+    memo: dict = {}
+    live = live_bytes(graph, steps)
+    low, high, found = 0, max(live), [(steps, [])]
+    while high - low > max(ALIGNMENT, high // 200):  # to half a percent
+        target = (low + high) // 2
+        covered = _cover(graph, steps, target, budget, memo)
+        if covered is None:
+            low = target
+        else:
+            high = target
+            found.append(covered)
+    return min(found, key=lambda f: (plan_memory(graph, f[0]).arena_bytes, sum(s.extra_work for s in f[1])))
+
+
+def _cover(graph: Graph, steps: list[Step], target: int, budget: float, memo: dict):
+    """``(steps, stages)`` that bring the live bytes of every step to ``target`` or below: while a step has
+    more, the cheapest stage of layers around it that brings its own step there (a stage may take in stages
+    chosen before, which a longer run then replaces). None where the budget runs out first, or no stage does."""
+    chosen: dict[int, tuple[int, Stage]] = {}  # first layer -> (last layer, stage), layers as in ``steps``
+    for _ in range(len(steps)):
+        folded, spans = _fold(graph, steps, chosen)
+        live = live_bytes(graph, folded)
+        peak = max(range(len(folded)), key=lambda i: live[i])
+        if live[peak] <= target:
+            return folded, [stage for _, stage in chosen.values()]
+        best = None
+        low, high = spans[peak]
+        for first in range(max(0, high - MAX_STAGE + 1), low + 1):
+            for last in range(high, min(len(steps), first + MAX_STAGE)):
+                inside = {f: c for f, c in chosen.items() if first <= f <= last or first <= c[0] <= last}
+                if any(f < first or c[0] > last for f, c in inside.items()):
+                    continue  # a stage chosen before would be cut in two
+                others = sum(c[1].extra_work for f, c in chosen.items() if f not in inside)
+                stage = stage_of(graph, steps[first : last + 1])
+                for candidate in _strips_memo(graph, stage, budget - others, memo) if stage else ():
+                    if best is not None and others + candidate.extra_work >= best[0]:
+                        break  # cheapest first
+                    rest = {f: c for f, c in chosen.items() if f not in inside} | {first: (last, candidate)}
+                    trial, trial_spans = _fold(graph, steps, rest)
+                    if live_bytes(graph, trial)[trial_spans.index((first, last))] <= target:
+                        best = (others + candidate.extra_work, rest)
+                        break
+        if best is None:
+            return None
+        chosen = best[1]
+    return None
+
+
+def _fold(graph: Graph, steps: list[Step], chosen: dict) -> tuple[list[Step], list[tuple[int, int]]]:
+    """``steps`` with each chosen stage folded in, and the layers each of the result's steps stands for."""
+    folded, spans, i = [], [], 0
+    while i < len(steps):
+        if i in chosen:
+            last, stage = chosen[i]
+            if stage.planning_step is None:  # the same stage is folded into many trials
+                stage.planning_step = _stage_step(graph, stage, "", [])
+            folded.append(stage.planning_step)
+            spans.append((i, last))
+            i = last + 1
+        else:
+            folded.append(steps[i])
+            spans.append((i, i))
+            i += 1
+    return folded, spans
+
+
+def _strips_memo(graph: Graph, stage: Stage, budget: float, memo: dict) -> list[Stage]:
+    """``_with_strips`` of ``stage``, cheapest first, computed once per run of layers."""
+    key = tuple(s.op.index for s in stage.steps)
+    if key not in memo:
+        memo[key] = sorted(_with_strips(graph, stage, float("inf")), key=lambda c: c.extra_work)
+    return [c for c in memo[key] if c.extra_work <= budget]
 
 
 def _with_strips(graph: Graph, stage: Stage, budget: float, skip: int = 0):
@@ -144,7 +229,8 @@ def _with_strips(graph: Graph, stage: Stage, budget: float, skip: int = 0):
         extra = _extra_work(graph, stage, rows)
         if extra <= budget:
             macs = _extra_macs(graph, stage, rows)
-            yield dataclasses.replace(stage, strips=strips, rows=rows, extra_macs=macs, extra_work=extra)
+            changed = {"strips": strips, "rows": rows, "extra_macs": macs, "extra_work": extra, "planning_step": None}
+            yield dataclasses.replace(stage, **changed)
 
 
 def _key(graph: Graph, steps: list[Step], stage: Stage) -> tuple:
@@ -212,19 +298,6 @@ def _refine(graph: Graph, steps: list[Step], chosen: list[Stage], budget: float)
 def _folded(steps: list[Step], position: int, stage: Stage, graph: Graph) -> list[Step]:
     """``steps`` with the folded step at ``position`` replaced by ``stage`` (same layers, other strips)."""
     return [*steps[:position], _stage_step(graph, stage, "", []), *steps[position + 1 :]]
-
-
-def _runs_around_peaks(graph: Graph, steps: list[Step], peaks: int = 3) -> list[tuple[int, int]]:
-    """``(first, last)`` step runs of up to MAX_STAGE steps that contain one of the ``peaks`` steps with the
-    most live bytes (a step already folded cannot be tiled again: the next peak is looked at instead)."""
-    live = _live(plan_memory(graph, steps))
-    order = sorted(range(min(len(steps), len(live))), key=lambda i: -live[i])
-    tops = [i for i in order if steps[i].op.kind in ROW_OPS][:peaks]
-    runs = set()
-    for peak in tops:
-        for first in range(max(0, peak - MAX_STAGE + 1), peak + 1):
-            runs.update((first, last) for last in range(peak, min(len(steps), first + MAX_STAGE)))
-    return sorted(runs)
 
 
 def _score(plan) -> tuple[int, tuple[int, ...]]:
