@@ -156,8 +156,11 @@ def mcu_memory() -> str:
 
 
 def _label(row: dict) -> str:
+    from edgepose.models import model_names
+
     size = row.get("input_size")
-    return f"{row['model']} {size[0]} px" if size else f"{row['model']} (brought)"
+    brought = "" if row["model"] in model_names() else " (brought, several outputs)"
+    return f"{row['model']} {size[0]} px{brought}" if size else f"{row['model']}{brought}"
 
 
 TABLES: dict[str, Callable[[], str]] = {
