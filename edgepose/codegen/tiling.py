@@ -84,7 +84,8 @@ def tile(graph: Graph, steps: list[Step], max_recompute: float, kernels: str, lu
         return steps, None
     work = sum(instructions(graph, s) for s in steps) or 1.0
     budget = max_recompute * work
-    orders = [steps] + [sunk for sunk in (_sunk(graph, steps),) if sunk != steps]
+    sunk = _sunk(graph, steps)
+    orders = [steps] + ([sunk] if any(a is not b for a, b in zip(sunk, steps, strict=True)) else [])
     steps, chosen = min(
         (_cheapest_covers(graph, order, budget) for order in orders),
         key=lambda found: (plan_memory(graph, found[0]).arena_bytes, sum(s.extra_work for s in found[1])),
@@ -143,10 +144,9 @@ def _sunk(graph: Graph, steps: list[Step]) -> list[Step]:
 
 
 def _cheapest_covers(graph: Graph, steps: list[Step], budget: float) -> tuple[list[Step], list[Stage]]:
-    """The lowest live-bytes target that the cheapest stages reach within the budget, found by bisection:
-    the greedy search spends the budget on the first peak it flattens, while a model whose RAM peaks at
-    several places (the first layers, each expanded tensor, an FPN's upsampling) needs a cheap stage at
-    each."""
+    """The lowest live-bytes target that the cheapest stages reach within the budget, found by bisection: a
+    model whose RAM peaks at several places (the first layers, each expanded tensor, an FPN's upsampling)
+    needs a cheap stage at each, not the budget spent on its highest peak."""
     memo: dict = {}
     live = live_bytes(graph, steps)
     low, high, found = 0, max(live), [(steps, [])]
@@ -201,9 +201,7 @@ def _fold(graph: Graph, steps: list[Step], chosen: dict) -> tuple[list[Step], li
     while i < len(steps):
         if i in chosen:
             last, stage = chosen[i]
-            if stage.planning_step is None:  # the same stage is folded into many trials
-                stage.planning_step = _stage_step(graph, stage, "", [])
-            folded.append(stage.planning_step)
+            folded.append(_planning_step(graph, stage))
             spans.append((i, last))
             i = last + 1
         else:
@@ -297,7 +295,7 @@ def _refine(graph: Graph, steps: list[Step], chosen: list[Stage], budget: float)
 
 def _folded(steps: list[Step], position: int, stage: Stage, graph: Graph) -> list[Step]:
     """``steps`` with the folded step at ``position`` replaced by ``stage`` (same layers, other strips)."""
-    return [*steps[:position], _stage_step(graph, stage, "", []), *steps[position + 1 :]]
+    return [*steps[:position], _planning_step(graph, stage), *steps[position + 1 :]]
 
 
 def _score(plan) -> tuple[int, tuple[int, ...]]:
@@ -426,9 +424,16 @@ def _stage_step(graph: Graph, stage: Stage, code: str, constants: list) -> Step:
     return Step(op, code, constants, scratch_bytes=area + inner, macs=macs)
 
 
+def _planning_step(graph: Graph, stage: Stage) -> Step:
+    """The folded step of ``stage`` without code, for planning: made once, as a stage is tried in many plans."""
+    if stage.planning_step is None:
+        stage.planning_step = _stage_step(graph, stage, "", [])
+    return stage.planning_step
+
+
 def _replaced(graph: Graph, steps: list[Step], position: int, stage: Stage) -> list[Step]:
     """``steps`` with the run of ``stage``'s layers at ``position`` folded into one step (no code yet)."""
-    return [*steps[:position], _stage_step(graph, stage, "", []), *steps[position + len(stage.steps) :]]
+    return [*steps[:position], _planning_step(graph, stage), *steps[position + len(stage.steps) :]]
 
 
 def _position_of(steps: list[Step], stage: Stage) -> int:
