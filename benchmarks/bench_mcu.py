@@ -285,48 +285,107 @@ def landmark_like(folder: Path, size: int = 224) -> Path:
     return full_int8(keras.Model(image, outputs), folder / f"landmark_like_{size}_int8.tflite")
 
 
+COST_MODELS = (("mobilenetv2_heatmaps", 96), ("tiny", 96), ("tiny", 128))  # what the cost model is fitted to
+
+
 def cost(folder: Path) -> None:
     """The cost model patch-based execution's budget is counted in (``edgepose/codegen/cost.py``) against the
-    per-layer profile of mobilenetv2_heatmaps at 96 px, laid out layer by layer, with each kernel variant:
-    estimated and measured instructions per op kind and in all."""
-    from edgepose.codegen.cost import instructions
+    per-layer profiles of COST_MODELS, laid out layer by layer, with each kernel variant: estimated and
+    measured instructions per model and per family of layers, and the constants a least-squares fit to
+    these profiles gives (what ``cost.COST`` holds)."""
+    rows = []
+    for board_name, kernels in (("qemu-m7", "portable"), ("qemu-m7", "dsp"), ("qemu-m55", "mve")):
+        layers = []
+        for name, size in COST_MODELS:
+            model = int8_model(name, folder, (size, size))
+            layers += profile_layers(model, board_name, kernels, folder / f"cost-{model.stem}-{kernels}")
+        row = {"board": board_name, "kernels": kernels, "fitted": fit_cost(layers), "models": {}}
+        for model_name in dict.fromkeys(layer["model"] for layer in layers):
+            mine = [layer for layer in layers if layer["model"] == model_name]
+            row["models"][model_name] = {"measured": round(sum(layer["measured"] for layer in mine))}
+            for family in dict.fromkeys(layer["family"] for layer in mine):
+                estimated = sum(layer["estimated"] for layer in mine if layer["family"] == family)
+                measured = sum(layer["measured"] for layer in mine if layer["family"] == family)
+                row["models"][model_name][family] = round(estimated / measured, 3)
+            row["models"][model_name]["ratio"] = round(
+                sum(layer["estimated"] for layer in mine) / row["models"][model_name]["measured"], 3
+            )
+        print(row, flush=True)
+        rows.append(row)
+    record("bench_mcu-cost", {"models": [f"{n} {s}x{s}" for n, s in COST_MODELS], "results": rows})
+
+
+def profile_layers(model: Path, board_name: str, kernels: str, build: Path) -> list[dict]:
+    """Per layer of ``model`` laid out layer by layer: its family and counts of work (``cost.terms``), the
+    estimate, and the instructions measured (the profile's timer ticks scaled to the whole inference)."""
+    from edgepose.codegen.cost import instructions, terms
     from edgepose.codegen.graph import read_graph
     from edgepose.codegen.lower import lower
 
-    model = int8_model("mobilenetv2_heatmaps", folder, (96, 96))
+    compiled = compile_for_board(model, board_name, build, kernels=kernels, max_recompute=0)
+    with QemuLink(find_board(board_name), Path(compiled["firmware"]["elf"])) as link:
+        report = benchmark(
+            Client(link, timeout=30.0), model, Target(board_name, "qemu", reference_runtime="tflite-micro"),
+            Settings(warmup=0, runs=1, timeout_s=900, profile=True),
+        )  # fmt: skip
+    ticks = [layer["ticks"] for layer in report["profile"]]
+    per_tick = report["latency"]["p50"] / sum(ticks)  # the profile is in timer ticks
     graph = read_graph(model)
-    rows = []
-    for board_name, kernels in (("qemu-m7", "portable"), ("qemu-m7", "dsp"), ("qemu-m55", "mve")):
-        build = folder / f"cost-{board_name}-{kernels}"
-        compiled = compile_for_board(model, board_name, build, kernels=kernels, max_recompute=0)
-        with QemuLink(find_board(board_name), Path(compiled["firmware"]["elf"])) as link:
-            report = benchmark(
-                Client(link, timeout=30.0), model, Target(board_name, "qemu", reference_runtime="tflite-micro"),
-                Settings(warmup=0, runs=1, timeout_s=900, profile=True),
-            )  # fmt: skip
-        ticks = [layer["ticks"] for layer in report["profile"]]
-        per_tick = report["latency"]["p50"] / sum(ticks)  # the profile is in timer ticks
-        steps, _ = lower(graph, None, kernels)
-        kinds: dict[str, dict] = {}
-        for step, tick in zip(steps, ticks, strict=True):
-            kind = kinds.setdefault(step.op.kind, {"layers": 0, "estimated": 0.0, "measured": 0.0})
-            kind["layers"] += 1
-            kind["estimated"] += instructions(graph, step)
-            kind["measured"] += tick * per_tick
-        for kind in kinds.values():
-            kind["ratio"] = round(kind["estimated"] / kind["measured"], 3)
-        estimated = sum(k["estimated"] for k in kinds.values())
-        row = {
-            "board": board_name,
-            "kernels": kernels,
-            "measured": report["latency"]["p50"],
-            "estimated": round(estimated),
-            "ratio": round(estimated / report["latency"]["p50"], 3),
-            "kinds": kinds,
-        }
-        print(row, flush=True)
-        rows.append(row)
-    record("bench_mcu-cost", {"model": "mobilenetv2_heatmaps 96x96", "results": rows})
+    steps, _ = lower(graph, None, kernels)
+    layers = []
+    for step, tick in zip(steps, ticks, strict=True):
+        family, counts = terms(graph, step)
+        layers.append({
+            "model": model.stem, "family": family or step.op.kind, "counts": counts,
+            "estimated": instructions(graph, step), "measured": tick * per_tick,
+        })  # fmt: skip
+    return layers
+
+
+def fit_cost(layers: list[dict]) -> dict:
+    """Least-squares constants per family of convolutions (none negative), every model weighted alike (each
+    layer by the inverse of its model's total); other convolutions take all but their cost per MAC from the
+    pointwise fit (they share the requantization and the call)."""
+    from edgepose.codegen.cost import TERMS
+
+    totals: dict[str, float] = {}
+    for layer in layers:
+        totals[layer["model"]] = totals.get(layer["model"], 0.0) + layer["measured"]
+    fitted = {}
+    for family in ("pointwise", "depthwise", "convolution"):
+        mine = [layer for layer in layers if layer["family"] == family]
+        if not mine:
+            continue
+        x = np.array([layer["counts"] for layer in mine], float)
+        y = np.array([layer["measured"] for layer in mine])
+        weight = np.array([1.0 / totals[layer["model"]] for layer in mine])
+        free = list(range(len(TERMS[family])))
+        if family == "convolution" and "pointwise" in fitted:
+            shared = {i: fitted["pointwise"][TERMS["pointwise"].index(term)] for i, term in enumerate(TERMS[family])}
+            del shared[0]
+            y = y - sum(x[:, i] * value for i, value in shared.items())
+            free = [0]
+        solution = np.zeros(len(TERMS[family]))
+        solution[free] = nonnegative_lstsq(x[:, free] * weight[:, None], y * weight)
+        if family == "convolution" and "pointwise" in fitted:
+            for i, value in shared.items():
+                solution[i] = value
+        fitted[family] = [round(float(v), 3) for v in solution]
+    return fitted
+
+
+def nonnegative_lstsq(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Least squares with no coefficient below zero: the most negative one is dropped until none is."""
+    scale = np.abs(x).max(axis=0)
+    scale[scale == 0] = 1.0
+    active = list(range(x.shape[1]))
+    while True:
+        solution = np.zeros(x.shape[1])
+        solution[active] = np.linalg.lstsq(x[:, active] / scale[active], y, rcond=None)[0] / scale[active]
+        negative = [i for i in active if solution[i] < 0]
+        if not negative:
+            return solution
+        active.remove(min(negative, key=lambda i: solution[i]))
 
 
 def zoo_row(name: str, size: tuple[int, int], model: Path, board: str, folder: Path) -> dict:

@@ -232,7 +232,8 @@ def _padding(padding: int, stride: int, dilation: int, in_size: int, filter_size
     return total // 2 if padding == _SAME else 0
 
 
-def _activation(op: Operator, out: Tensor) -> tuple[int, int]:
+def activation_range(op: Operator, out: Tensor) -> tuple[int, int]:
+    """``(act_min, act_max)`` of ``op``'s fused activation on its quantized output."""
     activation = int(op.options.get("fusedActivationFunction", 0))
     if activation not in (0, 1, 2, 3):
         raise Unsupported(f"fused activation {activation} is not supported (none, RELU, RELU_N1_TO_1, RELU6 are)")
@@ -316,7 +317,7 @@ def _convolution(
     sh, sw, dh, dw = o["strideH"], o["strideW"], o.get("dilationHFactor", 1), o.get("dilationWFactor", 1)
     pad_h, pad_w = _padding(o["padding"], sh, dh, h, kh), _padding(o["padding"], sw, dw, wd, kw)
     bias, bias_constants = _bias(graph, op, 2, name, kind)
-    act_min, act_max = _activation(op, out)
+    act_min, act_max = activation_range(op, out)
     in_shape, out_shape = _shape4(inp), _shape4(out)
     macs, distance = out.size * kh * kw * window, _window_distance(inp, out, sh, pad_h)
     if rows is not None:
@@ -401,7 +402,7 @@ def _transpose_conv(graph: Graph, op: Operator, kernels: str = "portable") -> St
     o = op.options
     sh, sw = o["strideH"], o["strideW"]
     bias, bias_constants = _bias(graph, op, 3, name)
-    act_min, act_max = _activation(op, out)
+    act_min, act_max = activation_range(op, out)
     # TFLite computes the padding as if the output were the input of a forward convolution
     params = (
         f"{{{_c_shape(_shape4(inp))}, {_c_shape(_shape4(out))}, {kh}, {kw}, {sh}, {sw}, 1, 1, "
@@ -426,7 +427,7 @@ def _fully_connected(graph: Graph, op: Operator, kernels: str = "portable") -> S
     name = f"op{op.index}"
     units, depth = w.shape
     bias, bias_constants = _bias(graph, op, 2, name, kind)
-    act_min, act_max = _activation(op, out)
+    act_min, act_max = activation_range(op, out)
     if w.per_channel:
         real = np.array([float(inp.scale[0]) * float(s) / float(out.scale[0]) for s in w.scale])
     else:  # GetQuantizedConvolutionMultipler: the scales are multiplied in float32 first
@@ -448,7 +449,7 @@ def _binary(graph: Graph, op: Operator, kernels: str = "portable", rows: Rows | 
     a, b, out = _t(graph, op, 0), _t(graph, op, 1), _t(graph, op, 0, "output")
     kind = _activations(a, b, out) if op.kind == "ADD" else (_int8(a, b, out) or "s8")
     name = f"op{op.index}"
-    act_min, act_max = _activation(op, out)
+    act_min, act_max = activation_range(op, out)
     sa, sb, so = _scale(a), _scale(b), _scale(out)
     if op.kind == "ADD":
         left_shift = 15 if kind == "s16" else 20
@@ -503,7 +504,7 @@ def _pool(graph: Graph, op: Operator, kernels: str = "portable") -> Step:
     o = op.options
     kh, kw, sh, sw = o["filterHeight"], o["filterWidth"], o["strideH"], o["strideW"]
     _, h, w, _ = _shape4(inp)
-    act_min, act_max = _activation(op, out)
+    act_min, act_max = activation_range(op, out)
     params = (
         f"{{{_c_shape(_shape4(inp))}, {_c_shape(_shape4(out))}, {kh}, {kw}, {sh}, {sw}, "
         f"{_padding(o['padding'], sh, 1, h, kh)}, {_padding(o['padding'], sw, 1, w, kw)}, {act_min}, {act_max}}}"

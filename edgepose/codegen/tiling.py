@@ -6,8 +6,9 @@ strip by strip instead — its output rows split into strips, and for each strip
 computes just the rows its consumers need — and none of the stage's inner tensors exists whole: the stage
 needs its inputs, its output and small strip buffers. Neighbouring strips need a few rows in common (each
 layer's halo), which are computed twice: that is the recompute cost, bounded by a budget
-(``--max-recompute``) counted in estimated instructions (``cost``: a depthwise MAC costs a core about four
-times a pointwise one, and the early layers pay more per MAC for their few channels). A stage that is one
+(``--max-recompute``) counted in estimated instructions (``cost``: a depthwise MAC costs a core about twice a
+pointwise one, the early layers pay more per MAC for their few channels, and a strip reads its halo's input
+rows again). A stage that is one
 inverted-residual block (expand, depthwise, project, add) is the fused block of the literature: the
 expanded tensor never exists whole.
 
@@ -34,7 +35,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from edgepose.codegen.cost import instructions, per_call
+from edgepose.codegen.cost import instructions
 from edgepose.codegen.graph import Graph, Operator
 from edgepose.codegen.lower import Rows, Step, lower_rows, row_geometry
 from edgepose.codegen.planner import ALIGNMENT, Buffer, _place, live_bytes, plan_memory
@@ -375,14 +376,13 @@ def strip_rows(graph: Graph, stage: Stage, strips: int) -> list[list[Rows]]:
 
 
 def _extra_work(graph: Graph, stage: Stage, rows: list[list[Rows]]) -> float:
-    """The instructions the strips' shared rows add, estimated per layer from its kernel (see cost): what the
-    budget bounds."""
+    """The instructions the strips add, estimated per layer from its kernel (see cost): the output rows they
+    share, the input rows each reads again (a depthwise kernel widens them) and a kernel call per strip —
+    what the budget bounds."""
     extra = 0.0
     for i, step in enumerate(stage.steps):
-        height = graph.tensors[step.op.outputs[0]].shape[1]
-        computed = sum(strip[i].out_rows for strip in rows)
-        call = per_call(step)  # each strip calls the kernel once more
-        extra += (computed - height) / max(height, 1) * (instructions(graph, step) - call) + (len(rows) - 1) * call
+        strips = sum(instructions(graph, step, (strip[i].out_rows, strip[i].in_rows)) for strip in rows)
+        extra += strips - instructions(graph, step)
     return extra
 
 
