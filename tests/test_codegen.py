@@ -317,6 +317,29 @@ def test_memory_plan_never_shares_bytes_of_live_tensors(tmp_path):
     assert plan.arena_bytes < live_peak  # overlapping saved memory on this model
 
 
+@pytest.mark.parametrize("kernels", ["portable", "dsp", "mve"])
+def test_a_depthwise_convolution_runs_in_place_over_its_dying_input(kernels, tmp_path):
+    from keras import layers as L  # noqa: N812
+
+    model = int8_tflite(
+        tmp_path / "dw.tflite",
+        lambda x: L.Conv2D(4, 1)(L.DepthwiseConv2D(3, padding="same")(L.Conv2D(16, 1, activation="relu")(x))),
+        (24, 24, 3),
+    )
+    graph = read_graph(model)
+    steps, _ = lower(graph, None, kernels)
+    plan = plan_memory(graph, steps)
+    (position,) = [i for i, s in enumerate(steps) if s.op.kind == "DEPTHWISE_CONV_2D"]
+    op = steps[position].op
+    buffer = {t: b for b in plan.buffers for t in b.tensors}
+    inp, out = buffer[op.inputs[0]], buffer[op.outputs[0]]
+    row = 24 * 16  # bytes of one image row of the 16-channel tensor
+    # the output starts a window's rows below its input and overwrites it as the rows it needs are used
+    assert out.offset < inp.offset <= out.offset + 2 * row < out.offset + out.size
+    assert plan.arena_bytes < inp.size + out.size + (steps[position].scratch_bytes or 0)
+    assert_bit_exact(model, tmp_path, count=3, in_place=True, kernels=kernels, max_recompute=0.0)
+
+
 def test_unsupported_ops_are_all_listed_and_nothing_is_written(tmp_path):
     import tensorflow as tf
 
