@@ -170,6 +170,20 @@ class Linux(Section):
     runtimes: list[Literal["litert", "onnxruntime"]] = Field(default_factory=lambda: ["litert", "onnxruntime"])
 
 
+class Android(Section):
+    """A phone reached with adb and measured with TensorFlow Lite's benchmark_model."""
+
+    workdir: str = Field("/data/local/tmp/edgepose", description="where the model (and benchmark_model) are pushed")
+    benchmark_model: str | None = Field(
+        None, description="benchmark_model's path on the phone when it is already there (null: <workdir>/benchmark_model)"
+    )
+    max_temp_c: float = Field(
+        45.0, gt=0.0, description="a run waits until the hottest CPU thermal zone is at most this warm"
+    )
+    cool_timeout_s: float = Field(600.0, ge=0.0, description="how long to wait for the phone to cool")
+    cool_poll_s: float = Field(15.0, ge=0.0, description="how often the thermal zones are read while it cools")
+
+
 FlashMethod = Literal["gdb", "openocd", "pyocd", "stm32cubeprogrammer", "stm32loader", "qemu", "ssh", "adb"]
 
 
@@ -188,6 +202,7 @@ class Board(Section):
     flash_methods: list[FlashMethod] = Field(default_factory=list)
     qemu: Qemu | None = None
     linux: Linux | None = None
+    android: Android | None = None
 
     _name: str = PrivateAttr("")
     _source: Path | None = PrivateAttr(None)
@@ -239,6 +254,8 @@ class Board(Section):
             missing.append("qemu")
         if self.backend in ("host", "rpi") and self.linux is None:
             missing.append("linux")
+        if self.backend == "android" and self.android is None:
+            missing.append("android")
         if missing:
             raise ValueError(f"a '{self.backend}' board needs {', '.join(missing)}")
         self._check_mcu()

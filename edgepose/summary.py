@@ -58,15 +58,17 @@ def _number(value) -> str:
 
 
 def _latency_table(reports: list[dict]) -> str:
+    from edgepose.bench.compare import output_verdict
+
     if not reports:
         return "<p>no benchmark report</p>"
     # measured time and emulated instruction counts are never compared with each other
     first = {}
-    head = ("target", "runtime", "p50", "vs first of its kind", "activation arena / peak RSS", "output check")
+    head = ("target", "runtime", "p50", "vs first of its kind", "activation arena / peak memory", "output check")
     rows = []
     for r in reports:
         memory = r.get("memory") or {}
-        ram = memory.get("arena_bytes") or memory.get("peak_rss_bytes")
+        ram = memory.get("arena_bytes") or memory.get("peak_rss_bytes") or memory.get("peak_footprint_bytes")
         emulated = r["latency"]["unit"] == "instructions"
         value = r["latency"]["p50"]
         base = first.setdefault(emulated, value)
@@ -74,7 +76,7 @@ def _latency_table(reports: list[dict]) -> str:
         rows.append(
             f"<tr><td>{html.escape(r['target']['name'])}</td><td>{html.escape(r['runtime'].get('name', ''))}</td>"
             f"<td>{latency}</td><td>{value / base:.2f}x</td><td>{f'{ram:,} B' if ram else ''}</td>"
-            f"<td>{'pass' if r['output_check']['passed'] else 'FAIL'}</td></tr>"
+            f"<td>{output_verdict(r)}</td></tr>"
         )
     return f"<table><tr>{''.join(f'<th>{h}</th>' for h in head)}</tr>{''.join(rows)}</table>"
 

@@ -129,11 +129,17 @@ def track_report(config, report: dict, path: Path) -> None:
             "unit": report["latency"]["unit"],
         }
     )
-    latency = {f"latency_{key}": value for key, value in report["latency"].items()}
-    memory = {f"memory_{k}": v for k, v in (report.get("memory") or {}).items() if isinstance(v, int | float)}
-    tracker.log_metrics({**latency, **memory, "output_check_passed": int(bool(report["output_check"]["passed"]))})
+    latency = {f"latency_{k}": v for k, v in report["latency"].items() if _number(v)}
+    memory = {f"memory_{k}": v for k, v in (report.get("memory") or {}).items() if _number(v)}
+    passed = report["output_check"].get("passed")  # None: the tool returned no outputs to check
+    checked = {} if passed is None else {"output_check_passed": int(bool(passed))}
+    tracker.log_metrics({**latency, **memory, **checked})
     tracker.log_files([Path(path)], Path(path).parent)
     tracker.finish(True)
+
+
+def _number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 # ---------------------------------------------------------------------------------------------- names

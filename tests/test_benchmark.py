@@ -406,3 +406,18 @@ def test_without_port_an_st_link_is_looked_for_by_its_usb_vendor_id(monkeypatch)
     monkeypatch.setattr(list_ports, "comports", lambda: [port("/dev/ttyUSB0", 0x0403)])
     with pytest.raises(DeviceError, match="no ST-LINK virtual COM port"):
         find_st_link()
+
+
+def test_report_compare_puts_a_phone_measured_by_benchmark_model_beside_the_host(host_reports, tmp_path):
+    log = Path(__file__).parent / "data" / "benchmark_model" / "gpu.log"
+    phone = tmp_path / "phone.json"
+    imported = _cli("report", "import", str(log), "--device", "pixel7", "--out", str(phone))
+    assert imported.returncode == 0, imported.stderr
+    png, html = tmp_path / "cmp.png", tmp_path / "cmp.html"
+    done = _cli("report", "compare", str(host_reports["int8"]), str(phone), "--png", str(png), "--html", str(html))
+    assert done.returncode == 0, done.stderr
+    host_p50 = json.loads(host_reports["int8"].read_text())["latency"]["p50"]
+    (row,) = [line for line in done.stdout.splitlines() if "pixel7" in line]
+    # both measured in µs: the phone is compared with the host, its output not checked (benchmark_model's inputs)
+    assert f"{1536.2 / host_p50:.3f}x" in row and "not checked" in row
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "pixel7" in html.read_text()

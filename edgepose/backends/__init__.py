@@ -2,7 +2,9 @@
 
 A kind's module has ``connect(board, request) -> Connection``: it deploys, compiles or boots what it
 must and opens the link to the agent or firmware. ``edgepose benchmark`` and ``edgepose pipeline`` both
-call ``connect``, so adding a kind of target is one module and one line in ``KINDS``. A board given a
+call ``connect``, so adding a kind of target is one module and one line in ``KINDS``. Phones are the
+exception (``MEASURED_BY_TOOL``): their module ``android`` runs TensorFlow Lite's ``benchmark_model`` over
+adb and returns the report itself (``android.benchmark``), since no agent of ours runs there. A board given a
 serial ``port`` is reached over it whatever its kind: an agent on a Linux board's UART, a firmware
 already flashed onto an STM32 or into a QEMU board.
 """
@@ -24,6 +26,7 @@ KINDS = {  # board backend -> the module that reaches it
     "qemu": "edgepose.backends.qemu",
     "stm32": "edgepose.backends.stm32",
 }
+MEASURED_BY_TOOL = {"android": "edgepose.backends.android"}  # backend -> module whose benchmark() reports
 AGENT_RUNTIMES = ("litert", "onnxruntime")  # what the board agent runs
 REFERENCE_RUNTIME = "tflite-micro"  # what generated MCU code is checked against
 
@@ -57,6 +60,11 @@ def connect(board: Board, request: Request) -> Connection:
     check_runtime(board, request)
     if request.port is not None:
         return _serial(board, request)
+    if board.backend in MEASURED_BY_TOOL:
+        raise BoardError(
+            f"target '{board.name}' is a phone, measured by benchmark_model over adb (`edgepose benchmark --target "
+            f"{board.name}`), not through a link"
+        )
     if board.backend not in KINDS:
         raise BoardError(f"target '{board.name}' ({board.backend}) cannot be benchmarked by this edgepose version")
     return importlib.import_module(KINDS[board.backend]).connect(board, request)

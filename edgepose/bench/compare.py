@@ -26,7 +26,7 @@ class Row:
     label: str
     unit: str  # "us" or "instructions"
     p50: float
-    p90: float
+    p90: float | None  # None: the tool that measured kept no p90 (benchmark_model)
     ratio: float  # p50 / its baseline's p50 (the first report of its unit): < 1 is faster
     bucket: str  # baseline, faster, same, slower
     regression: bool
@@ -54,12 +54,19 @@ def compare(reports: list[dict], baseline: int = 0, fail_over: float | None = No
         else:
             bucket = "same"
         regression = fail_over is not None and index != base_index and (ratio - 1) * 100 > fail_over
-        check = report.get("output_check") or {}
-        verdict = "pass" if check.get("passed") else ("FAIL" if check else "-")
         rows.append(
-            Row(label(report), unit(report), latency["p50"], latency["p90"], ratio, bucket, regression, verdict)
-        )
+            Row(label(report), unit(report), latency["p50"], latency.get("p90"), ratio, bucket, regression,
+                output_verdict(report))
+        )  # fmt: skip
     return rows
+
+
+def output_verdict(report: dict) -> str:
+    """``pass``, ``FAIL``, or ``not checked`` where the tool returned no outputs (benchmark_model)."""
+    check = report.get("output_check") or {}
+    if not check or check.get("passed") is None:
+        return "not checked"
+    return "pass" if check["passed"] else "FAIL"
 
 
 def figure_png(reports: list[dict]) -> bytes:
@@ -87,15 +94,17 @@ def _panel(bars, cdf, kind: str, reports: list[dict]) -> None:
     scale, name = (1e-3, "ms") if kind == "us" else (1e-6, "million instructions (emulated)")
     names = [label(r) for r in reports]
     p50 = np.array([r["latency"]["p50"] for r in reports]) * scale
-    low = p50 - np.array([r["latency"].get("p10", r["latency"]["min"]) for r in reports]) * scale
-    high = np.array([r["latency"]["p90"] for r in reports]) * scale - p50
+    low = p50 - np.array([_spread(r, ("p10", "p5", "min")) for r in reports]) * scale
+    high = np.array([_spread(r, ("p90", "p95", "max")) for r in reports]) * scale - p50
     positions = np.arange(len(reports))
     bars.barh(positions, p50, xerr=[low, high], color="#4c78a8" if kind == "us" else "#9c755f", capsize=3)
     bars.set_yticks(positions, names, fontsize=8)
     bars.invert_yaxis()
     bars.set_xscale("log")  # a 0.6 ms bar stays visible beside a 400 ms one
-    bars.set_xlabel(f"latency p50, {name} (whiskers: p10–p90)")
+    bars.set_xlabel(f"latency p50, {name} (whiskers: p10–p90, or the nearest the report has)")
     for title, report in zip(names, reports, strict=True):
+        if not report["samples"]:  # a tool that keeps only statistics (benchmark_model): no curve
+            continue
         samples = np.sort(np.asarray(report["samples"], np.float64)) * scale
         cdf.step(samples, np.arange(1, len(samples) + 1) / len(samples), where="post", label=title)
     cdf.set_xlabel(f"latency, {name}")
@@ -103,6 +112,13 @@ def _panel(bars, cdf, kind: str, reports: list[dict]) -> None:
     cdf.set_xscale("log")
     cdf.grid(alpha=0.3)
     cdf.legend(fontsize=7, loc="lower right")
+
+
+def _spread(report: dict, keys: tuple[str, ...]) -> float:
+    """The first of ``keys`` the report's latency has: p10/p90 where every run was kept, p5/p95 or min/max
+    from a tool that printed only those."""
+    latency = report["latency"]
+    return next(latency[k] for k in keys if latency.get(k) is not None)
 
 
 def html_page(rows: list[Row], png: bytes) -> str:

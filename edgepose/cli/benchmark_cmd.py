@@ -45,6 +45,13 @@ def benchmark(
     kernels: str = typer.Option(
         "auto", "--kernels", "-k", help="Emulated boards: the generated C's kernels (auto, portable, dsp, mve)."
     ),
+    device: str | None = typer.Option(None, "--device", help="Android: the adb serial (default: the one attached)."),
+    benchmark_model: str | None = typer.Option(
+        None,
+        "--benchmark-model",
+        help="Android: TensorFlow Lite's benchmark_model, a file here or a path on the phone.",
+    ),
+    delegate: str = typer.Option("xnnpack", "--delegate", help="Android: cpu, xnnpack, gpu or nnapi."),
     config: Path | None = CONFIG_OPTION,
 ) -> None:
     """Measure latency, memory and outputs of MODEL on a target, and write one report JSON."""
@@ -53,14 +60,21 @@ def benchmark(
     from edgepose.bench.client import Client
     from edgepose.bench.harness import Settings
     from edgepose.bench.harness import benchmark as run_benchmark
-    from edgepose.bench.report import write_report
     from edgepose.boards import find_board
-    from edgepose.tracking import track_report
 
     experiment = resolve_config(config, overrides)
     settings = experiment.benchmark
     artifact_format(model)  # a clear error before anything is started
     board = find_board(target)
+    if board.backend == "android":
+        from edgepose.backends.android import PhoneRun
+
+        run = PhoneRun(
+            model, device, benchmark_model, delegate, threads or settings.threads,
+            settings.warmup if warmup is None else warmup, runs or settings.runs, profile,
+        )  # fmt: skip
+        _finish(_phone_report(board, run), experiment, out, model, target)
+        return
     request = Request(
         model, runtime, threads or settings.threads, baud or settings.baud, port, ssh, ssh_config,
         kernels=None if kernels == "auto" else kernels,
@@ -83,13 +97,32 @@ def benchmark(
         except KeyboardInterrupt:
             _leave_known_state(client)
             raise
+    _finish(report, experiment, out, model, target)
+
+
+def _phone_report(board, run) -> dict:
+    from edgepose.backends import android
+
+    if run.model.suffix.lower() != ".tflite":
+        from edgepose.errors import ModelError
+
+        raise ModelError(f"{run.model}: phones run .tflite files through benchmark_model")
+    with console.err.status(f"benchmarking {run.model.name} on {board.name} over adb") as status:
+        return android.benchmark(board, run, progress=status.update)
+
+
+def _finish(report: dict, experiment, out: Path | None, model: Path, target: str) -> None:
+    """Write the report (whole or not at all), track it, print it."""
+    from edgepose.bench.report import write_report
+    from edgepose.tracking import track_report
+
     path = out or Path("reports") / f"{model.stem}-{target}-{datetime.now():%Y%m%d-%H%M%S}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     write_report(report, path)
     track_report(experiment, report, path)
     show_report(report)
     console.out.print(f"report: {path}", soft_wrap=True)
-    if not report["output_check"]["passed"]:
+    if report["output_check"]["passed"] is False:
         console.warn("the outputs read back from the device differ from the host reference (see output check)")
 
 
@@ -125,29 +158,51 @@ def deploy(
 
 
 def show_report(report: dict) -> None:
+    from edgepose.bench.compare import output_verdict
     from edgepose.bench.stats import format_value
 
     latency, model, runtime = report["latency"], report["model"], report["runtime"]
     unit = latency["unit"]
     emulated = (report.get("timer") or {}).get("emulated")
+    sha = f", sha256 {model['sha256'][:12]}" if model.get("sha256") else ""
     rows = [
-        ("model", f"{model['name']} ({model.get('format')}, {model.get('kind')}), sha256 {model['sha256'][:12]}"),
+        ("model", f"{model['name']} ({model.get('format')}, {model.get('kind') or '?'}){sha}"),
         ("target", f"{report['target']['name']} via {report['target'].get('link')}"),
-        ("runtime", f"{runtime.get('name')} {runtime.get('version', '')} threads={runtime.get('threads')}"),
+        ("runtime", _runtime_text(runtime)),
         ("runs", f"{report['settings']['runs']} after {report['settings']['warmup']} warmup"),
         *([("counted in", f"instructions of an emulated core ({emulated}): not board time")] if emulated else []),
-        *[(key, format_value(latency[key], unit)) for key in ("min", "p50", "p90", "p99", "max", "mean", "std")],
+        *_latency_rows(latency),
         *([("throughput", f"{latency['throughput_ips']} inferences/s")] if unit == "us" else []),
         ("first inference", format_value(report.get("first_inference"), unit)),
         *([("load", f"{report.get('load_ms')} ms")] if unit == "us" else []),
         *_memory_rows(report.get("memory") or {}),
         *_clock_rows(report),
-        ("output check", "pass" if report["output_check"]["passed"] else "FAIL"),
+        ("output check", output_verdict(report)),
     ]
     console.out.print(console.table(None, ("", ""), rows))
     layers = report.get("profile") or []
-    if layers:
+    if layers and "ticks" in layers[0]:
         show_profile(layers, unit, report)
+    elif layers:
+        show_op_profile(layers)
+
+
+def _runtime_text(runtime: dict) -> str:
+    tool = f"({runtime['tool']}, {runtime.get('delegate')})" if runtime.get("tool") else ""
+    parts = (runtime.get("name"), runtime.get("version"), tool, f"threads={runtime.get('threads')}")
+    return " ".join(str(part) for part in parts if part)
+
+
+def _latency_rows(latency: dict) -> list[tuple[str, str]]:
+    """The statistics the report has, in order; a p50 that is the tool's average says so."""
+    from edgepose.bench.stats import format_value
+
+    unit, rows = latency["unit"], []
+    for key in ("min", "p5", "p10", "p50", "p90", "p95", "p99", "max", "mean", "std"):
+        if latency.get(key) is not None:
+            name = "p50 (the tool's average)" if key == "p50" and latency.get("p50_is_mean") else key
+            rows.append((name, format_value(latency[key], unit)))
+    return rows
 
 
 def _memory_rows(memory: dict) -> list[tuple[str, str]]:
@@ -194,3 +249,10 @@ def show_profile(layers: list[dict], unit: str, report: dict) -> None:
     ]
     label = "instructions" if unit == "instructions" else "µs"
     console.out.print(console.table(f"layers by cost ({len(layers)} in all)", ("layer", label, "share"), rows))
+
+
+def show_op_profile(ops: list[dict]) -> None:
+    """A phone's op profile (benchmark_model's Run Order): costliest first, in ms."""
+    ranked = sorted(ops, key=lambda op: -op["avg_ms"])
+    rows = [(op["name"], op["type"], f"{op['avg_ms']:.3f}", f"{op['percent']:.1f}%") for op in ranked[:15]]
+    console.out.print(console.table(f"ops by cost ({len(ops)} in all)", ("op", "type", "avg ms", "share"), rows))

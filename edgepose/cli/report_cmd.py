@@ -1,4 +1,5 @@
-"""``edgepose report show R.json`` and ``edgepose report compare A.json B.json ...``."""
+"""``edgepose report show R.json``, ``edgepose report compare A.json B.json ...`` and
+``edgepose report import benchmark_model.log --device NAME``."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import typer
 
 from edgepose import console
 
-app = typer.Typer(help="Show and compare benchmark reports.", no_args_is_help=True)
+app = typer.Typer(help="Show, compare and import benchmark reports.", no_args_is_help=True)
 
 
 @app.command("show")
@@ -69,6 +70,50 @@ def compare(
         names = ", ".join(f"{r.label} ({(r.ratio - 1) * 100:+.1f}%)" for r in regressions)
         console.out.print(f"regression over {fail_over:g}%: {names}", soft_wrap=True)
         raise typer.Exit(1)
+
+
+IMPORT_BACKENDS = ("android", "ios", "linux", "host")  # where benchmark_model (or the iOS benchmark app) runs
+
+
+@app.command("import")
+def import_log(
+    log: Path = typer.Argument(
+        ..., help="What TensorFlow Lite's benchmark_model printed, saved to a file.", dir_okay=False
+    ),
+    device: str = typer.Option(..., "--device", "-d", help="The device's name, as tables and plots will show it."),
+    model: Path | None = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="The .tflite that was measured, if it is here: its sha256, size and kind.",
+        dir_okay=False,
+        exists=True,
+    ),  # fmt: skip
+    backend: str = typer.Option("android", "--backend", help="The kind of device: android, ios, linux, host."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Report JSON (default reports/<model>-<device>-<time>.json).", dir_okay=False
+    ),
+) -> None:
+    """Turn the output of a benchmark_model run done by hand into a report that compare and show read."""
+    from datetime import datetime
+
+    from edgepose.bench.benchmark_model import parse, report_from_log
+    from edgepose.bench.report import write_report
+    from edgepose.cli.benchmark_cmd import show_report
+    from edgepose.errors import DataError
+    from edgepose.textfile import read_text
+
+    if backend not in IMPORT_BACKENDS:
+        raise typer.BadParameter(f"'{backend}' is not one of {', '.join(IMPORT_BACKENDS)}", param_hint="--backend")
+    parsed = parse(read_text(log, DataError), str(log))
+    target = {"name": device, "backend": backend, "description": "", "link": f"benchmark_model output {log.name}"}
+    report = report_from_log(parsed, target, model)
+    stem = Path(report["model"]["name"]).stem or "model"
+    path = out or Path("reports") / f"{stem}-{device}-{datetime.now():%Y%m%d-%H%M%S}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_report(report, path)
+    show_report(report)
+    console.out.print(f"report: {path}", soft_wrap=True)
 
 
 def _bucket(row) -> str:
