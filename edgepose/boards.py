@@ -175,7 +175,7 @@ class Android(Section):
 
     workdir: str = Field("/data/local/tmp/edgepose", description="where the model (and benchmark_model) are pushed")
     benchmark_model: str | None = Field(
-        None, description="benchmark_model's path on the phone when it is already there (null: <workdir>/benchmark_model)"
+        None, description="benchmark_model's path on the phone where it is already (null: <workdir>/benchmark_model)"
     )
     max_temp_c: float = Field(
         45.0, gt=0.0, description="a run waits until the hottest CPU thermal zone is at most this warm"

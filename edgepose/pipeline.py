@@ -226,6 +226,10 @@ def _deploy_one(ctx: Context, entry, folder: Path) -> str:
             return f"{board.name}: firmware {elf.name} built ({report['arena_bytes']:,} B arena)"
         flashing.flash(entry.flash, board, elf, entry.gdb, entry.port)
         return f"{board.name}: flashed with {entry.flash}"
+    if board.backend == "android":
+        from edgepose.backends import android
+
+        return android.deploy(board, ctx.path("int8"), entry.device)
     if board.backend == "rpi":
         from edgepose.backends import rpi
 
@@ -241,10 +245,18 @@ def _benchmark(ctx: Context, out: Path) -> tuple[dict, str]:
     reports = _each_target(
         ctx,
         "benchmark",
-        lambda entry: entry.board + (f"-{entry.runtime}" if entry.runtime else ""),
+        _target_label,
         lambda entry, name: _benchmark_one(ctx, entry, out / f"{name}.json"),
     )
     return {"reports": reports}, f"{len(reports)} target(s) measured{_failed(ctx)}"
+
+
+def _target_label(entry) -> str:
+    """A name per targets entry: the board, with the runtime asked for, and a phone's delegate."""
+    from edgepose.boards import find_board
+
+    label = entry.board + (f"-{entry.runtime}" if entry.runtime else "")
+    return label + (f"-{entry.delegate}" if find_board(entry.board).backend == "android" else "")
 
 
 def _benchmark_one(ctx: Context, entry, path: Path) -> Path:
@@ -256,6 +268,8 @@ def _benchmark_one(ctx: Context, entry, path: Path) -> Path:
 
     settings = ctx.config.benchmark
     board = find_board(entry.board)
+    if board.backend == "android":
+        return _benchmark_phone(ctx, entry, board, path)
     runtime = entry.runtime or settings.runtime
     wanted = "int8_onnx" if runtime == "onnxruntime" and not board.is_mcu else "int8"
     # a float model is measured as it is when no int8 one was made (the benchmarking mode on a float .tflite)
@@ -276,6 +290,24 @@ def _benchmark_one(ctx: Context, entry, path: Path) -> Path:
     write_report(report, path)
     from edgepose.tracking import track_report
 
+    track_report(ctx.config, report, path)
+    return path
+
+
+def _benchmark_phone(ctx: Context, entry, board, path: Path) -> Path:
+    """A phone: the int8 .tflite (or the float one when no int8 was made) through benchmark_model over adb."""
+    from edgepose.backends import android
+    from edgepose.bench.report import write_report
+    from edgepose.tracking import track_report
+
+    settings = ctx.config.benchmark
+    model = ctx.path("int8" if ctx.artifacts.get("int8") or not ctx.artifacts.get("float_tflite") else "float_tflite")
+    run = android.PhoneRun(
+        model, entry.device, entry.benchmark_model, entry.delegate, entry.threads or settings.threads,
+        settings.warmup, settings.runs,
+    )  # fmt: skip
+    report = android.benchmark(board, run)
+    write_report(report, path)
     track_report(ctx.config, report, path)
     return path
 

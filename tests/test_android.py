@@ -258,3 +258,22 @@ def test_a_phone_that_does_not_cool_is_an_error_not_a_throttled_number(edgepose,
     done = edgepose("benchmark", str(model), "--target", "test-phone", *args, env=phone["env"])
     assert done.returncode == 2 and "is still at 52.1 °C (cpu-1-0-usr)" in done.stderr and not out.exists()
     assert not [c for c in _calls(phone) if any("--graph=" in word for word in c)]
+
+
+def test_a_pipeline_measures_a_phone_beside_the_host_and_compares_them(edgepose, phone, model, tmp_path):
+    config = tmp_path / "phone.yaml"
+    config.write_text(
+        f"general: {{model_path: {model}, mlflow_uri: null}}\noperation_mode: benchmarking\n"
+        f"benchmark: {{warmup: 2, runs: 20}}\n"
+        f"targets:\n  - {{board: test-phone, benchmark_model: {phone['tool']}, delegate: nnapi}}\n  - host\n"
+    )
+    done = edgepose("pipeline", str(config), "--out", "run", env=phone["env"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    steps = json.loads((tmp_path / "run" / "summary.json").read_text())["steps"]
+    assert [(s["name"], s["status"]) for s in steps] == [("benchmark", "done"), ("compare", "done")]
+    phone_report = load_report(tmp_path / "run" / "benchmark" / "test-phone-nnapi.json")
+    assert phone_report["settings"]["delegate"] == "nnapi" and phone_report["latency"]["unit"] == "us"
+    (run,) = [c for c in _calls(phone) if any("--graph=" in word for word in c)]
+    assert "--use_nnapi=true" in " ".join(run) and "--num_runs=20" in " ".join(run)
+    page = (tmp_path / "run" / "compare" / "compare.html").read_text()
+    assert "test-phone" in page and "host" in page

@@ -207,6 +207,16 @@ def benchmark(
     return report
 
 
+def deploy(board: Board, model: Path, serial: str | None = None, adb: Adb | None = None) -> str:
+    """Push ``model`` into the phone's work folder (where an app or a later benchmark finds it)."""
+    adb = adb or Adb()
+    serial = adb.pick_device(serial)
+    workdir = board.android.workdir
+    adb.shell(f"mkdir -p {shlex.quote(workdir)}")
+    adb.run("push", str(model), f"{workdir}/{model.name}")
+    return f"{board.name}: {model.name} pushed to {serial}:{workdir}"
+
+
 def benchmark_flags(graph: str, run: PhoneRun) -> list[str]:
     flags = [
         f"--graph={graph}", f"--num_threads={run.threads}", f"--warmup_runs={run.warmup}", f"--num_runs={run.runs}",

@@ -24,8 +24,21 @@ from edgepose.runs import Run
 def export(
     model: Path = typer.Argument(..., help="A .keras/.h5 file, a SavedModel folder, a .tflite or an .onnx."),
     overrides: list[str] | None = OVERRIDES_ARGUMENT,
-    fmt: str = typer.Option(
-        ..., "--format", "-f", help="savedmodel, tflite, tflite-fp16, tflite-dynamic or onnx (repeat: --format a,b)."
+    fmt: str | None = typer.Option(
+        None, "--format", "-f", help="savedmodel, tflite, tflite-fp16, tflite-dynamic or onnx (repeat: --format a,b)."
+    ),
+    target: str | None = typer.Option(
+        None, "--target", "-t", help="android or ios: a package with float16 and int8 models, metadata and a README."
+    ),
+    int8: Path | None = typer.Option(
+        None,
+        "--int8",
+        help="--target: the int8 .tflite to package (default: quantized here with --calib).",
+        exists=True,
+        dir_okay=False,
+    ),  # fmt: skip
+    calib: str | None = typer.Option(
+        None, "--calib", help="--target: calibration set for the int8 model (a set name, a set folder, images)."
     ),
     opset: int = typer.Option(17, "--opset", min=9, help="ONNX opset."),
     fold: bool = typer.Option(True, "--fold/--no-fold", help="ONNX: fold BN, constants, identities, transposes."),
@@ -36,15 +49,24 @@ def export(
     config: Path | None = CONFIG_OPTION,
     out: Path | None = OUT_OPTION,
 ) -> None:
-    """Export a model to SavedModel, TFLite (float32, float16 weights, dynamic range) or ONNX."""
+    """Export a model to SavedModel, TFLite (float32, float16 weights, dynamic range) or ONNX, or package it
+    for a phone (--target android|ios)."""
     from dataclasses import replace
 
     from edgepose.convert.export import export_model
     from edgepose.convert.inspect import describe
     from edgepose.convert.metadata import write_sidecar
 
-    settings = resolve_config(config, [*(overrides or []), *normalization_overrides(scale, offset, color)])
+    given = [f"quantization.calibration={calib}"] if calib else []
+    settings = resolve_config(config, [*(overrides or []), *given, *normalization_overrides(scale, offset, color)])
     normalization, normalized_by = model_normalization(model, settings, scale, offset, color)
+    if target is not None:
+        _mobile_package(model, target, int8, settings, normalization, normalized_by, out)
+        return
+    if fmt is None:
+        from edgepose.errors import ConfigError
+
+        raise ConfigError("give --format (or --target android|ios for a phone package)")
     if nchw:
         normalization = replace(normalization, layout="NCHW")
     formats = [f.strip() for f in fmt.split(",") if f.strip()]
@@ -72,6 +94,30 @@ def export(
                 _print_fold(exported.fold)
     console.out.print(console.table("exported", ("artifact", "size", "params", "MACs", "ops"), rows))
     console.out.print(f"run directory: {run.path}", soft_wrap=True)
+
+
+def _mobile_package(model: Path, target: str, int8: Path | None, settings, normalization, normalized_by, out) -> None:
+    from edgepose.convert.mobile import package
+
+    def quantize() -> Path:  # in the run folder beside the package, with its quant_report.json
+        from edgepose.quantize.ptq import QuantizeJob
+        from edgepose.quantize.ptq import quantize as run_quantize
+
+        folder = run.path / "quantize"
+        job = QuantizeJob.from_config(model, folder, settings.quantization.calibration, normalization, settings)
+        report = run_quantize(job, settings)
+        return next(folder / a["file"] for a in report["artifacts"] if a["role"] == "int8")
+
+    quantizer = quantize if int8 is None and settings.quantization.calibration is not None else None
+    run = Run.create("export", out, settings.general.runs_dir, settings)
+    run.add_input(model, "model", normalization=normalization.as_dict(), normalization_from=normalized_by)
+    with run:
+        with console.err.status(f"packaging {model.name} for {target}"):
+            written = package(model, target, run.path / target, normalization, int8, quantizer)
+        run.outputs.extend(written)
+    rows = [(p.name, console.human_bytes(p.stat().st_size)) for p in written]
+    console.out.print(console.table(f"{target} package", ("file", "size"), rows))
+    console.out.print(f"package: {run.path / target}", soft_wrap=True)
 
 
 def inspect(model: Path = typer.Argument(..., help="A .tflite, .onnx or .keras file.")) -> None:

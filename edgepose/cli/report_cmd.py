@@ -104,7 +104,7 @@ def import_log(
     from edgepose.textfile import read_text
 
     if backend not in IMPORT_BACKENDS:
-        raise typer.BadParameter(f"'{backend}' is not one of {', '.join(IMPORT_BACKENDS)}", param_hint="--backend")
+        raise DataError(f"--backend '{backend}': one of {', '.join(IMPORT_BACKENDS)}")
     parsed = parse(read_text(log, DataError), str(log))
     target = {"name": device, "backend": backend, "description": "", "link": f"benchmark_model output {log.name}"}
     report = report_from_log(parsed, target, model)

@@ -424,6 +424,11 @@ class TargetEntry(Section):
         None, description="deploy: flash the firmware this way (as `edgepose flash --method`); null: build it only"
     )
     gdb: str = Field("127.0.0.1:3333", description="host:port of the GDB server for flash: gdb")
+    device: str | None = Field(None, description="Android: the adb serial (null: the one attached)")
+    benchmark_model: str | None = Field(
+        None, description="Android: TensorFlow Lite's benchmark_model, a file here (pushed) or a path on the phone"
+    )
+    delegate: Literal["cpu", "xnnpack", "gpu", "nnapi"] = Field("xnnpack", description="Android: what runs the model")
     memory: TargetMemory = Field(TargetMemory(), description="MCU boards: the memory planner's options")
 
     @model_validator(mode="before")
