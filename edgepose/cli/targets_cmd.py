@@ -21,7 +21,7 @@ def _summary(board: Board) -> dict:
 
 @app.command("list")
 def list_boards(
-    backend: str | None = typer.Option(None, help="Only boards of this backend: host, rpi, stm32, qemu."),
+    backend: str | None = typer.Option(None, help="Only boards of this backend: host, rpi, android, stm32, qemu."),
     as_json: bool = typer.Option(False, "--json", help="Print the boards as JSON."),
 ) -> None:
     """List every board with its core, clock and memory."""
