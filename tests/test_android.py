@@ -63,6 +63,7 @@ def test_a_gpu_run_without_percentiles_reports_the_average_as_such():
     assert latency["p50"] == 1536.2 and latency["p50_is_mean"] is True and "p95" not in latency
     assert (latency["runs"], latency["min"], latency["max"], latency["std"]) == (651, 1431, 2877, 98)
     assert report["first_inference"] == 9412 and report["load_ms"] == 412.51
+    assert (report["warmup"]["runs"], report["warmup"]["mean"], report["warmup"]["max"]) == (311, 1603.4, 9412)
     assert report["model"]["name"] == "tiny_fp16.tflite" and report["model"]["bytes"] == 327104
     assert report["output_check"]["passed"] is None and report["profile"] is None
     assert any("Replacing 53 out of 53 node(s)" in line for line in report["delegation"])
@@ -277,3 +278,8 @@ def test_a_pipeline_measures_a_phone_beside_the_host_and_compares_them(edgepose,
     assert "--use_nnapi=true" in " ".join(run) and "--num_runs=20" in " ".join(run)
     page = (tmp_path / "run" / "compare" / "compare.html").read_text()
     assert "test-phone" in page and "host" in page
+    from edgepose.summary import write_summary
+
+    summary = write_summary(tmp_path / "run", tmp_path / "summary.html").read_text()
+    (row,) = [r for r in summary.split("<tr>") if "test-phone" in r]
+    assert "2.367 ms" in row and "not checked" in row and f"{round(14.1172 * 2**20):,} B" in row

@@ -204,6 +204,7 @@ def report_from_log(
         timer={"source": "benchmark_model (NowMicros)", "hz": 1_000_000, "resolution_ns": 1000},
         latency=_latency(inference),
         first_inference=log.timings_us.get("First inference", log.warmup.first if log.warmup else None),
+        warmup=_latency(log.warmup) if log.warmup and log.warmup.count else None,
         load_ms=_ms(log.timings_us.get("Init")),
         memory=_memory(log),
         output_check={"passed": None, "reason": "benchmark_model runs random inputs and returns no outputs"},
