@@ -304,7 +304,7 @@ def _benchmark_phone(ctx: Context, entry, board, path: Path) -> Path:
     model = ctx.path("int8" if ctx.artifacts.get("int8") or not ctx.artifacts.get("float_tflite") else "float_tflite")
     run = android.PhoneRun(
         model, entry.device, entry.benchmark_model, entry.delegate, entry.threads or settings.threads,
-        settings.warmup, settings.runs,
+        settings.warmup, settings.runs, min_time_s=settings.min_time_s,
     )  # fmt: skip
     report = android.benchmark(board, run)
     write_report(report, path)

@@ -192,7 +192,7 @@ def test_benchmark_pushes_waits_for_the_phone_to_cool_runs_benchmark_model_and_r
     assert len(thermal) == 3 and thermal[-1] < run  # 52.1 and 47.3 °C: waited; 43.9 °C: ran
     flags = shell[run].split()[1:]
     for flag in ("--graph=/data/local/tmp/edgepose/small_int8.tflite", "--num_threads=4", "--warmup_runs=2",
-                 "--num_runs=20", "--use_gpu=true", "--enable_op_profiling=true"):  # fmt: skip
+                 "--num_runs=20", "--min_secs=0", "--use_gpu=true", "--enable_op_profiling=true"):  # fmt: skip
         assert flag in flags
     report = load_report(out)
     assert report["target"]["backend"] == "android" and report["target"]["board"] == "Google Pixel 7"

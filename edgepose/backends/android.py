@@ -55,6 +55,7 @@ class PhoneRun:
     warmup: int = 10
     runs: int = 100
     profile: bool = False
+    min_time_s: float = 0.0  # keep timing at least this long (the tool's own default is 1 s)
 
 
 class Adb:
@@ -153,9 +154,8 @@ def hottest(zones: dict[str, float]) -> tuple[str, float] | None:
 
 
 def wait_until_cool(
-    adb: Adb, limit_c: float, timeout_s: float, poll_s: float, progress: Callable[[str], None] | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-) -> dict[str, float]:  # fmt: skip
+    adb: Adb, limit_c: float, timeout_s: float, poll_s: float, progress: Callable[[str], None] | None = None
+) -> dict[str, float]:
     """Read the thermal zones until the hottest CPU zone is at most ``limit_c``; returns the last reading.
     A phone that does not cool within ``timeout_s`` is an error (its numbers would be a throttled core's)."""
     started = time.monotonic()
@@ -172,7 +172,7 @@ def wait_until_cool(
             )
         if progress:
             progress(f"{adb.serial} at {hot[1]:.1f} °C ({hot[0]}): waiting to cool to {limit_c:g} °C")
-        sleep(poll_s)
+        time.sleep(poll_s)  # a phone cools in tens of seconds: read again after a pause, not in a busy loop
 
 
 def benchmark(
@@ -220,6 +220,7 @@ def deploy(board: Board, model: Path, serial: str | None = None, adb: Adb | None
 def benchmark_flags(graph: str, run: PhoneRun) -> list[str]:
     flags = [
         f"--graph={graph}", f"--num_threads={run.threads}", f"--warmup_runs={run.warmup}", f"--num_runs={run.runs}",
+        f"--min_secs={run.min_time_s:g}",
         "--report_peak_memory_footprint=true", *DELEGATE_FLAGS[run.delegate],
     ]  # fmt: skip
     return flags + (["--enable_op_profiling=true"] if run.profile else [])

@@ -72,6 +72,7 @@ def benchmark(
         run = PhoneRun(
             model, device, benchmark_model, delegate, threads or settings.threads,
             settings.warmup if warmup is None else warmup, runs or settings.runs, profile,
+            settings.min_time_s if min_time is None else min_time,
         )  # fmt: skip
         _finish(_phone_report(board, run), experiment, out, model, target)
         return

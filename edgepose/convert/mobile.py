@@ -18,7 +18,7 @@ from pathlib import Path
 from edgepose import __version__, atomic
 from edgepose.convert.metadata import Normalization, write_sidecar
 from edgepose.convert.tflite_metadata import embed
-from edgepose.errors import ModelError
+from edgepose.errors import DataError, ModelError
 
 TARGETS = ("android", "ios")
 SCHEMA = "edgepose.pose/1"
@@ -74,7 +74,7 @@ def pose_document(model: Path, normalization: Normalization, name: str, role: st
     try:
         skeleton = skeleton_for(count)
         keypoints, limbs = list(skeleton.keypoints), [list(pair) for pair in skeleton.limbs]
-    except Exception:  # a brought model with a keypoint count of its own: numbered, no limbs
+    except DataError:  # a brought model with a keypoint count of its own: numbered, no limbs
         keypoints, limbs = [f"keypoint_{k}" for k in range(count)], []
     mean, std = -normalization.offset / normalization.scale, 1.0 / normalization.scale
     uses = "the GPU delegate (float16 weights)" if role == "gpu" else "XNNPACK on the CPU, NNAPI or Core ML (int8)"
