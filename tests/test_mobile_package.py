@@ -88,6 +88,12 @@ def test_the_metadata_read_back_describes_input_output_keypoints_and_stride(made
         assert sidecar["pose"] == pose and sidecar["sha256"]
 
 
+def test_inspect_shows_the_metadata_an_app_reads(made):
+    done = made["run"]("inspect", str(made["package"] / "tiny_int8.tflite"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "rgb image 96x96" in done.stdout and "17: nose, left_eye" in done.stdout and "stride 4" in done.stdout
+
+
 def test_the_packaged_models_run_and_agree_with_the_keras_model(made):
     import keras
 

@@ -139,6 +139,29 @@ def inspect(model: Path = typer.Argument(..., help="A .tflite, .onnx or .keras f
         for t in info.get(role, [])
     ]
     console.out.print(console.table("tensors", ("", "name", "shape", "dtype", "scale", "zero point"), rows))
+    if info["kind"] == "tflite":
+        _print_metadata(model)
+
+
+def _print_metadata(model: Path) -> None:
+    """The metadata a phone app reads from the file (``export --target``), where there is some."""
+    from edgepose.convert.tflite_metadata import read_metadata
+
+    found = read_metadata(model)
+    standard, pose = found["standard"], found["pose"]
+    if not standard and not pose:
+        return
+    rows = []
+    if standard:
+        rows.append(("name", f"{standard['name']} {standard['version'] or ''}".strip()))
+        for tensor in standard["inputs"]:
+            size = "x".join(str(v) for v in reversed(tensor.get("image_size") or []))
+            rows.append(("input", f"{tensor['name']}: {tensor.get('color_space')} image {size}, "
+                                  f"(pixel - {tensor.get('mean')}) / {tensor.get('std')}"))  # fmt: skip
+    if pose:
+        rows.append(("keypoints", f"{len(pose['keypoints'])}: {', '.join(pose['keypoints'])}"))
+        rows.append(("heatmaps", f"stride {pose['heatmap_stride']}, {len(pose['skeleton'])} limbs"))
+    console.out.print(console.table("metadata (TFLITE_METADATA, edgepose.pose)", ("", ""), rows))
 
 
 def _ops(ops: dict | None) -> str:
