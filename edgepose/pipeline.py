@@ -260,25 +260,38 @@ def _target_label(entry) -> str:
 
 
 def _benchmark_one(ctx: Context, entry, path: Path) -> Path:
+    """Measure the model the entry's runtime runs on its board (a phone through benchmark_model, any other
+    board through its link), then write and track the report."""
+    from edgepose.bench.report import write_report
+    from edgepose.boards import find_board
+    from edgepose.tracking import track_report
+
+    board = find_board(entry.board)
+    runtime = entry.runtime or ctx.config.benchmark.runtime
+    onnx = runtime == "onnxruntime" and not board.is_mcu and board.backend != "android"
+    wanted = "int8_onnx" if onnx else "int8"
+    # a float model is measured as it is when no int8 one was made (the benchmarking mode on a float .tflite)
+    model = ctx.path(wanted if ctx.artifacts.get(wanted) or not ctx.artifacts.get("float_tflite") else "float_tflite")
+    if board.backend == "android":
+        report = _phone_report(ctx, entry, board, model)
+    else:
+        report = _link_report(ctx, entry, board, model, runtime, path.parent / "build")
+    write_report(report, path)
+    track_report(ctx.config, report, path)
+    return path
+
+
+def _link_report(ctx: Context, entry, board, model: Path, runtime: str, build: Path) -> dict:
     from edgepose.backends import Request, connect
     from edgepose.bench.client import Client
     from edgepose.bench.harness import Settings, benchmark
-    from edgepose.bench.report import write_report
-    from edgepose.boards import find_board
 
     settings = ctx.config.benchmark
-    board = find_board(entry.board)
-    if board.backend == "android":
-        return _benchmark_phone(ctx, entry, board, path)
-    runtime = entry.runtime or settings.runtime
-    wanted = "int8_onnx" if runtime == "onnxruntime" and not board.is_mcu else "int8"
-    # a float model is measured as it is when no int8 one was made (the benchmarking mode on a float .tflite)
-    model = ctx.path(wanted if ctx.artifacts.get(wanted) or not ctx.artifacts.get("float_tflite") else "float_tflite")
     if board.backend in ("rpi", "stm32") and not (entry.ssh or entry.port):
         raise ConfigError(f"target '{entry.board}' ({board.backend}) needs ssh: or port: in the targets section")
     request = Request(
         model, None if board.is_mcu else runtime, entry.threads or settings.threads, settings.baud, entry.port,
-        entry.ssh, build_dir=path.parent / "build", deploy=True, max_recompute=entry.memory.max_recompute,
+        entry.ssh, build_dir=build, deploy=True, max_recompute=entry.memory.max_recompute,
         split_arena=entry.memory.split_arena,
     )  # fmt: skip
     connection = connect(board, request)
@@ -286,30 +299,19 @@ def _benchmark_one(ctx: Context, entry, path: Path) -> Path:
         settings.warmup, settings.runs, settings.min_time_s, settings.timeout_s, settings.output_tolerance
     )
     with connection.link:
-        report = benchmark(Client(connection.link, timeout=settings.timeout_s), model, connection.target, measure)
-    write_report(report, path)
-    from edgepose.tracking import track_report
-
-    track_report(ctx.config, report, path)
-    return path
+        return benchmark(Client(connection.link, timeout=settings.timeout_s), model, connection.target, measure)
 
 
-def _benchmark_phone(ctx: Context, entry, board, path: Path) -> Path:
-    """A phone: the int8 .tflite (or the float one when no int8 was made) through benchmark_model over adb."""
+def _phone_report(ctx: Context, entry, board, model: Path) -> dict:
+    """A phone: the .tflite through benchmark_model over adb."""
     from edgepose.backends import android
-    from edgepose.bench.report import write_report
-    from edgepose.tracking import track_report
 
     settings = ctx.config.benchmark
-    model = ctx.path("int8" if ctx.artifacts.get("int8") or not ctx.artifacts.get("float_tflite") else "float_tflite")
     run = android.PhoneRun(
         model, entry.device, entry.benchmark_model, entry.delegate, entry.threads or settings.threads,
         settings.warmup, settings.runs, min_time_s=settings.min_time_s,
     )  # fmt: skip
-    report = android.benchmark(board, run)
-    write_report(report, path)
-    track_report(ctx.config, report, path)
-    return path
+    return android.benchmark(board, run)
 
 
 def _compare(ctx: Context, out: Path) -> tuple[dict, str]:

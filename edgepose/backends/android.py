@@ -188,6 +188,7 @@ def benchmark(
     serial = adb.pick_device(run.serial)
     phone = properties(adb)
     settings = board.android
+    adb.shell(f"mkdir -p {shlex.quote(settings.workdir)}")
     tool = _benchmark_model(adb, settings.workdir, run.benchmark_model or settings.benchmark_model, phone["abi"])
     graph = f"{settings.workdir}/{run.model.name}"
     adb.run("push", str(run.model), graph)
@@ -236,7 +237,6 @@ def _benchmark_model(adb: Adb, workdir: str, given: str | None, abi: str) -> str
                 f"{given} is built for {machine or 'no Android ABI'}, the phone runs {abi}: use the benchmark_model "
                 f"built for {abi} (TensorFlow's android_{'aarch64' if abi == 'arm64-v8a' else 'arm'} build)"
             )
-        adb.shell(f"mkdir -p {shlex.quote(workdir)}")
         remote = f"{workdir}/benchmark_model"
         adb.run("push", given, remote)
         adb.shell(f"chmod 755 {shlex.quote(remote)}")
@@ -247,7 +247,6 @@ def _benchmark_model(adb: Adb, workdir: str, given: str | None, abi: str) -> str
             f"no benchmark_model at {remote} on {adb.serial}: give --benchmark-model with TensorFlow Lite's "
             f"benchmark_model for {abi or 'the phone'} (a file here is pushed)"
         )
-    adb.shell(f"mkdir -p {shlex.quote(workdir)}")
     return remote
 
 

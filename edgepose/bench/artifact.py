@@ -40,6 +40,17 @@ def artifact_format(path: Path) -> str:
     return kind
 
 
+def model_section(path: Path) -> dict:
+    """The report's ``model``: path, name, sha256, size, format and numeric kind of the artifact measured."""
+    from edgepose.hashing import sha256_path
+
+    path = Path(path)
+    return {
+        "path": str(path), "name": path.name, "sha256": sha256_path(path), "bytes": path.stat().st_size,
+        "format": artifact_format(path), "kind": numeric_kind(path),
+    }  # fmt: skip
+
+
 def numeric_kind(path: Path) -> str:
     """float32, fp16, dynamic (int8 weights, float activations), int8 or int16x8, from the tensors' types."""
     return _tflite_kind(path) if artifact_format(path) == "tflite" else _onnx_kind(path)

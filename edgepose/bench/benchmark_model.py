@@ -228,13 +228,9 @@ def report_from_log(
 
 def _model(log: BenchmarkModelLog, model: Path | None) -> dict:
     if model is not None:
-        from edgepose.bench import artifact
-        from edgepose.hashing import sha256_path
+        from edgepose.bench.artifact import model_section
 
-        return {
-            "path": str(model), "name": model.name, "sha256": sha256_path(model), "bytes": model.stat().st_size,
-            "format": artifact.artifact_format(model), "kind": artifact.numeric_kind(model),
-        }  # fmt: skip
+        return model_section(model)
     graph = log.params.get("Graph", "")
     size = round(log.model_size_mb * 1e6) if log.model_size_mb else None
     return {"path": graph, "name": graph.rsplit("/", 1)[-1] or "unknown", "sha256": None, "bytes": size,

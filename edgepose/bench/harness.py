@@ -78,14 +78,7 @@ def benchmark(client: Client, model: Path, target: Target, settings: Settings, p
     check = artifact.compare_outputs(outputs, reference, info["outputs"], settings.tolerance)
     samples = result.ticks.astype(np.float64) * per_tick
     return new_report(
-        model={
-            "path": str(model),
-            "name": model.name,
-            "sha256": sha256_path(model),
-            "bytes": model.stat().st_size,
-            "format": artifact.artifact_format(model),
-            "kind": artifact.numeric_kind(model),
-        },  # fmt: skip
+        model=artifact.model_section(model),
         target={
             "name": target.name,
             "backend": target.backend,

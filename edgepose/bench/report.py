@@ -28,6 +28,11 @@ def new_report(**sections) -> dict:
     }
 
 
+def default_path(model: str, target: str) -> Path:
+    """Where a report goes when no ``--out`` is given: ``reports/<model>-<target>-<time>.json``."""
+    return Path("reports") / f"{model}-{target}-{datetime.now():%Y%m%d-%H%M%S}.json"
+
+
 def write_report(report: dict, path: Path) -> Path:
     return atomic.write_json(Path(path), report)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-from datetime import datetime
 from pathlib import Path
 
 import typer
@@ -114,10 +113,10 @@ def _phone_report(board, run) -> dict:
 
 def _finish(report: dict, experiment, out: Path | None, model: Path, target: str) -> None:
     """Write the report (whole or not at all), track it, print it."""
-    from edgepose.bench.report import write_report
+    from edgepose.bench.report import default_path, write_report
     from edgepose.tracking import track_report
 
-    path = out or Path("reports") / f"{model.stem}-{target}-{datetime.now():%Y%m%d-%H%M%S}.json"
+    path = out or default_path(model.stem, target)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_report(report, path)
     track_report(experiment, report, path)

@@ -88,17 +88,15 @@ def import_log(
         help="The .tflite that was measured, if it is here: its sha256, size and kind.",
         dir_okay=False,
         exists=True,
-    ),  # fmt: skip
+    ),
     backend: str = typer.Option("android", "--backend", help="The kind of device: android, ios, linux, host."),
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Report JSON (default reports/<model>-<device>-<time>.json).", dir_okay=False
     ),
 ) -> None:
     """Turn the output of a benchmark_model run done by hand into a report that compare and show read."""
-    from datetime import datetime
-
     from edgepose.bench.benchmark_model import parse, report_from_log
-    from edgepose.bench.report import write_report
+    from edgepose.bench.report import default_path, write_report
     from edgepose.cli.benchmark_cmd import show_report
     from edgepose.errors import DataError
     from edgepose.textfile import read_text
@@ -108,8 +106,7 @@ def import_log(
     parsed = parse(read_text(log, DataError), str(log))
     target = {"name": device, "backend": backend, "description": "", "link": f"benchmark_model output {log.name}"}
     report = report_from_log(parsed, target, model)
-    stem = Path(report["model"]["name"]).stem or "model"
-    path = out or Path("reports") / f"{stem}-{device}-{datetime.now():%Y%m%d-%H%M%S}.json"
+    path = out or default_path(Path(report["model"]["name"]).stem or "model", device)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_report(report, path)
     show_report(report)

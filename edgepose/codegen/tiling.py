@@ -377,8 +377,7 @@ def strip_rows(graph: Graph, stage: Stage, strips: int) -> list[list[Rows]]:
 
 def _extra_work(graph: Graph, stage: Stage, rows: list[list[Rows]]) -> float:
     """The instructions the strips add, estimated per layer from its kernel (see cost): the output rows they
-    share, the input rows each reads again (a depthwise kernel widens them) and a kernel call per strip —
-    what the budget bounds."""
+    share and the input rows each reads again (the kernels widen them) — what the budget bounds."""
     extra = 0.0
     for i, step in enumerate(stage.steps):
         strips = sum(instructions(graph, step, (strip[i].out_rows, strip[i].in_rows)) for strip in rows)
